@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// Launcher: runs the compiled CLI. `npm install` builds dist/ through the `prepare` script.
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const main = new URL('../dist/src/cli/main.js', import.meta.url);
+if (!existsSync(fileURLToPath(main))) {
+  process.stderr.write('switchboard: dist/ is missing; run `npm install` (or `npm run build`) in the package folder first.\n');
+  process.exit(1);
+}
+await import(main.href);

@@ -1,0 +1,99 @@
+// The switchboard CLI: dispatches to one command module, loaded lazily so that `--help` and
+// short commands start fast. The only place that calls process.exit().
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isSwitchboardError, packageRoot } from '../core/index.js';
+import { formatHelp, parseCommandArgs, type CommandSpec } from './command.js';
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<{ command: CommandSpec }>;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+  // entries are added as each process lands
+};
+
+const ALIASES: Record<string, string> = { 'registry-client': 'services' };
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+function topHelp(): string {
+  const names = Object.keys(COMMANDS);
+  const w = Math.max(...names.map((n) => n.length));
+  return [
+    'Usage: switchboard <command> [options]',
+    '',
+    'Switchboard: one OpenAI-compatible endpoint in front of a fleet of inference engines.',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(w)}  ${COMMANDS[n]!.summary}`),
+    '',
+    "Run 'switchboard <command> --help' for a command's options.",
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
+    process.stdout.write(topHelp());
+    return first === undefined ? 1 : 0;
+  }
+  if (first === '--version' || first === '-v') {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const name = ALIASES[first] ?? first;
+  const entry = COMMANDS[name];
+  if (!entry) {
+    process.stderr.write(`switchboard: unknown command '${first}'\n\n${topHelp()}`);
+    return 2;
+  }
+  const { command } = await entry.load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(formatHelp(name, entry.summary, command));
+    return 0;
+  }
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      process.stderr.write(`switchboard: second ${sig}, exiting now\n`);
+      process.exit(130);
+    }
+    controller.abort(new Error(sig));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const { values, positionals } = parseCommandArgs(command, rest);
+    return await command.run({ values, positionals, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
+  } catch (err) {
+    if (isSwitchboardError(err)) {
+      process.stderr.write(`switchboard ${name}: ${err.message} [${err.code}]\n`);
+      if (err.code === 'SB_ERR_USAGE') process.stderr.write(`Run 'switchboard ${name} --help' for usage.\n`);
+      return 2;
+    }
+    process.stderr.write(`switchboard ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Let stdout drain, then exit even if a library left a handle open.
+    setImmediate(() => process.exit(code));
+  },
+  (err: unknown) => {
+    process.stderr.write(`switchboard: ${String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,102 @@
+// The one catalog of Switchboard errors (fastify's lib/errors.js is the model): every error a
+// component throws is created here, with a stable code, an HTTP status and a typed message.
+// test/core/errors.test.ts checks that each code is documented in docs/errors.md.
+
+/** OpenAI's error `type` values; the router's envelope carries one. */
+export type OpenAIErrorType =
+  | 'invalid_request_error'
+  | 'authentication_error'
+  | 'permission_error'
+  | 'not_found_error'
+  | 'rate_limit_error'
+  | 'server_error'
+  | 'service_unavailable'
+  | 'timeout_error'
+  | 'internal_error';
+
+interface ErrorDef<A extends unknown[]> {
+  readonly statusCode: number;
+  readonly type: OpenAIErrorType;
+  readonly message: (...args: A) => string;
+}
+
+function def<A extends unknown[]>(statusCode: number, type: OpenAIErrorType, message: (...args: A) => string): ErrorDef<A> {
+  return { statusCode, type, message };
+}
+
+export const ERRORS = {
+  // ---- configuration and start-up (CLI exits non-zero; never reaches the wire)
+  SB_ERR_CONFIG_INVALID: def(400, 'invalid_request_error', (source: string, detail: string) => `Invalid configuration in ${source}: ${detail}`),
+  SB_ERR_CONFIG_FILE: def(400, 'invalid_request_error', (file: string, detail: string) => `Cannot read config file ${file}: ${detail}`),
+  SB_ERR_INSECURE_BIND: def(400, 'invalid_request_error', (host: string, what: string) =>
+    `Refusing to bind ${what} to ${host} without a token: anyone who can reach it could change it. Set --token (or SWITCHBOARD_TOKEN), bind to 127.0.0.1, or pass --insecure to accept the risk`),
+  SB_ERR_LISTEN: def(500, 'internal_error', (host: string, port: number, detail: string) => `Cannot listen on ${host}:${port}: ${detail}`),
+  SB_ERR_USAGE: def(400, 'invalid_request_error', (detail: string) => detail),
+
+  // ---- generic HTTP input errors (every surface)
+  SB_ERR_INVALID_JSON: def(400, 'invalid_request_error', (detail: string) => `Invalid JSON: ${detail}`),
+  SB_ERR_BODY_TOO_LARGE: def(413, 'invalid_request_error', (limitBytes: number) => `Request body too large: the limit is ${limitBytes} bytes`),
+  SB_ERR_INVALID_FIELD: def(400, 'invalid_request_error', (field: string, expected: string) => `Invalid field '${field}': expected ${expected}`),
+  SB_ERR_MISSING_FIELD: def(400, 'invalid_request_error', (field: string) => `Missing required field: ${field}`),
+  SB_ERR_NOT_FOUND: def(404, 'not_found_error', (method: string, path: string) => `Not found: ${method} ${path}`),
+  SB_ERR_METHOD_NOT_ALLOWED: def(405, 'invalid_request_error', (method: string, path: string) => `Method ${method} not allowed on ${path}`),
+  SB_ERR_UNAUTHORIZED: def(401, 'authentication_error', (detail: string) => detail),
+  SB_ERR_FORBIDDEN: def(403, 'permission_error', (detail: string) => detail),
+  SB_ERR_INTERNAL: def(500, 'internal_error', () => 'Internal server error'),
+
+  // ---- registry
+  SB_ERR_SERVICE_NOT_FOUND: def(404, 'not_found_error', (name: string) => `Service '${name}' not found`),
+  SB_ERR_STORE_UNAVAILABLE: def(503, 'service_unavailable', (store: string, detail: string) => `Registry store ${store} unavailable: ${detail}`),
+  SB_ERR_REGISTRY_UNREACHABLE: def(503, 'service_unavailable', (url: string, detail: string) => `Registry at ${url} unreachable: ${detail}`),
+  SB_ERR_REGISTRY_REJECTED: def(502, 'server_error', (url: string, status: number, detail: string) => `Registry at ${url} answered ${status}: ${detail}`),
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+type MessageArgs<C extends ErrorCode> = Parameters<(typeof ERRORS)[C]['message']>;
+
+export class SwitchboardError extends Error {
+  override readonly name = 'SwitchboardError';
+  readonly code: ErrorCode;
+  readonly statusCode: number;
+  readonly type: OpenAIErrorType;
+  /** The offending field or parameter, when there is one (OpenAI's `param`). */
+  param: string | null = null;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    const d = ERRORS[code];
+    this.code = code;
+    this.statusCode = d.statusCode;
+    this.type = d.type;
+  }
+
+  withParam(param: string): this {
+    this.param = param;
+    return this;
+  }
+}
+
+/** Creates a catalog error: `sbError('SB_ERR_SERVICE_NOT_FOUND', name)`. */
+export function sbError<C extends ErrorCode>(code: C, ...args: MessageArgs<C>): SwitchboardError {
+  const message = (ERRORS[code].message as (...a: unknown[]) => string)(...args);
+  return new SwitchboardError(code, message);
+}
+
+/** Same as sbError, with `cause` chained. */
+export function sbErrorFrom<C extends ErrorCode>(cause: unknown, code: C, ...args: MessageArgs<C>): SwitchboardError {
+  const message = (ERRORS[code].message as (...a: unknown[]) => string)(...args);
+  return new SwitchboardError(code, message, { cause });
+}
+
+export function isSwitchboardError(err: unknown): err is SwitchboardError {
+  return err instanceof SwitchboardError;
+}
+
+/** A short human reason for any thrown value (for logs and wrapped messages). */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
