@@ -12,6 +12,11 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   // entries are added as each process lands
+  'nginx-config': { summary: 'Write an nginx load-balancer config for the fleet (generate_nginx_config.py; file, --services or registry)', load: () => import('./commands/nginx-config.js') },
+  'render-config': { summary: 'Render engine config files (InfiniLM-Rust TOML, ...) from a deployment JSON through templates', load: () => import('./commands/render-config.js') },
+  registry: { summary: 'Run the service registry (InfiniLM-SVC compatible API, leases, probes, change feed)', load: () => import('./commands/registry.js') },
+  services: { summary: 'Register, unregister, list and check services in a registry (register_service.py)', load: () => import('./commands/services.js') },
+  sim: { summary: 'Run a simulated OpenAI-compatible engine (batching, KV and prefix cache, vLLM metrics, fault injection)', load: () => import('./commands/sim.js') },
 };
 
 const ALIASES: Record<string, string> = { 'registry-client': 'services' };

@@ -49,6 +49,23 @@ export const ERRORS = {
   SB_ERR_STORE_UNAVAILABLE: def(503, 'service_unavailable', (store: string, detail: string) => `Registry store ${store} unavailable: ${detail}`),
   SB_ERR_REGISTRY_UNREACHABLE: def(503, 'service_unavailable', (url: string, detail: string) => `Registry at ${url} unreachable: ${detail}`),
   SB_ERR_REGISTRY_REJECTED: def(502, 'server_error', (url: string, status: number, detail: string) => `Registry at ${url} answered ${status}: ${detail}`),
+
+  // ---- operator tools (render-config, nginx-config): printed as `Error: <message>`, exit 1,
+  // like the InfiniLM-SVC scripts they replace; never on the wire.
+  SB_ERR_INPUT_INVALID: def(400, 'invalid_request_error', (where: string, detail: string) => `${where}: ${detail}`),
+  SB_ERR_FILE_NOT_FOUND: def(404, 'not_found_error', (what: string, path: string) => `${what} not found: ${path}`),
+  SB_ERR_TEMPLATE: def(400, 'invalid_request_error', (template: string, detail: string) => `Cannot render template ${template}: ${detail}`),
+  SB_ERR_NO_SERVICES: def(400, 'invalid_request_error', (hint: string) => `No services configured. ${hint}`),
+  SB_ERR_OUTPUT_WRITE: def(500, 'internal_error', (path: string, detail: string) => `Cannot write ${path}: ${detail}`),
+
+  // ---- simulated engine (`switchboard sim`): OpenAI envelope, as vLLM / llama.cpp answer
+  SB_ERR_ENGINE_MODEL_NOT_FOUND: def(404, 'invalid_request_error', (model: string) => `The model '${model}' does not exist`),
+  SB_ERR_ENGINE_LOADING: def(503, 'service_unavailable', () => 'Loading model'),
+  SB_ERR_ENGINE_FAULT: def(500, 'server_error', (what: string) => `Simulated engine failure (${what})`),
+  SB_ERR_ENGINE_ENDPOINT_DISABLED: def(400, 'invalid_request_error', (kind: string, path: string) =>
+    `This engine serves ${kind} only: ${path} is not available (started with --kind ${kind})`),
+  SB_ERR_ENGINE_CONTEXT_LENGTH: def(400, 'invalid_request_error', (maxLen: number, prompt: number, completion: number) =>
+    `This model's maximum context length is ${maxLen} tokens. However, you requested ${prompt + completion} tokens (${prompt} in the messages, ${completion} in the completion). Please reduce the length of the messages or completion.`),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

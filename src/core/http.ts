@@ -1,5 +1,6 @@
 // HTTP helpers for the control-plane servers (registry, agent, sim, router admin endpoints).
 // The router's proxy path does not use these: it has its own byte-forwarding path.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isSwitchboardError, sbError, sbErrorFrom, type SwitchboardError } from './errors.js';
@@ -87,6 +88,7 @@ export type RouteHandler<C> = (ctx: C, params: Record<string, string>) => Promis
 
 interface Route<C> {
   method: string;
+  pattern: string;
   segments: string[];
   handler: RouteHandler<C>;
 }
@@ -94,6 +96,8 @@ interface Route<C> {
 export interface RouteMatch<C> {
   handler: RouteHandler<C>;
   params: Record<string, string>;
+  /** The pattern that matched (a bounded label for metrics). */
+  pattern: string;
 }
 
 /**
@@ -104,7 +108,7 @@ export class RouteTable<C> {
   readonly #routes: Route<C>[] = [];
 
   add(method: string, pattern: string, handler: RouteHandler<C>): this {
-    this.#routes.push({ method, segments: pattern.split('/').filter(Boolean), handler });
+    this.#routes.push({ method, pattern, segments: pattern.split('/').filter(Boolean), handler });
     return this;
   }
 
@@ -130,7 +134,7 @@ export class RouteTable<C> {
         }
       }
       if (!ok) continue;
-      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { handler: r.handler, params };
+      if (r.method === method || (method === 'HEAD' && r.method === 'GET')) return { handler: r.handler, params, pattern: r.pattern };
       pathMatched = true;
     }
     return pathMatched ? 'method-not-allowed' : undefined;
@@ -177,4 +181,17 @@ export function urlOf(addr: AddressInfo | { address: string; port: number }): st
 
 export function isLoopback(host: string): boolean {
   return host === '127.0.0.1' || host === '::1' || host === 'localhost' || host.startsWith('127.');
+}
+
+/**
+ * A constant-time bearer-token check: both sides are hashed first, so neither the token's
+ * length nor its prefix leaks through timing.
+ */
+export function bearerChecker(expected: string): (req: IncomingMessage) => boolean {
+  const want = createHash('sha256').update(expected).digest();
+  return (req) => {
+    const got = bearerToken(req);
+    if (got === undefined) return false;
+    return timingSafeEqual(createHash('sha256').update(got).digest(), want);
+  };
 }

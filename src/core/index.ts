@@ -10,3 +10,4 @@ export * from './metrics.js';
 export * from './paths.js';
 export * from './random.js';
 export * from './request-id.js';
+export * from './sse.js';
