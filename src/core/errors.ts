@@ -66,6 +66,18 @@ export const ERRORS = {
     `This engine serves ${kind} only: ${path} is not available (started with --kind ${kind})`),
   SB_ERR_ENGINE_CONTEXT_LENGTH: def(400, 'invalid_request_error', (maxLen: number, prompt: number, completion: number) =>
     `This model's maximum context length is ${maxLen} tokens. However, you requested ${prompt + completion} tokens (${prompt} in the messages, ${completion} in the completion). Please reduce the length of the messages or completion.`),
+
+  // ---- gateway policies (src/gateway): API keys and rate limits, OpenAI envelope on the router
+  SB_ERR_AUTH_MISSING: def(401, 'authentication_error', () =>
+    "You didn't provide an API key. Send it in an Authorization header using Bearer auth (Authorization: Bearer YOUR_KEY)."),
+  SB_ERR_AUTH_INVALID: def(401, 'authentication_error', () => 'Incorrect API key provided (unknown or revoked).'),
+  SB_ERR_MODEL_FORBIDDEN: def(403, 'permission_error', (keyName: string, model: string) => `The API key '${keyName}' is not allowed to use the model '${model}'`),
+  SB_ERR_RATE_LIMITED: def(429, 'rate_limit_error', (scope: string, limit: string, limitValue: number, retryAfterSeconds: number) =>
+    `Rate limit reached for ${scope} on ${limit}: limit ${limitValue}. Please try again in ${retryAfterSeconds}s.`),
+  SB_ERR_RATE_LIMIT_UNAVAILABLE: def(503, 'service_unavailable', (detail: string) =>
+    `Rate limiting is unavailable and the router is configured to fail closed: ${detail}`),
+  SB_ERR_KEYS_FILE: def(400, 'invalid_request_error', (file: string, detail: string) => `Keys file ${file}: ${detail}`),
+  SB_ERR_KEY_NOT_FOUND: def(404, 'not_found_error', (file: string, name: string) => `No API key named '${name}' in ${file}`),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
