@@ -125,7 +125,7 @@ export async function buildRegistry(config: RegistryConfig, opts: RegistryOption
     },
     async listen() {
       url = urlOf(await listen(server, config.host, config.port));
-      log.info({ url, store: store.kind === 'redis' ? redactUrl(config.store) : 'memory', dataDir: config.dataDir }, 'listening');
+      log.info({ url, storeUrl: store.kind === 'redis' ? redactUrl(config.store) : 'memory', dataDir: config.dataDir }, 'listening');
       return url;
     },
     async close() {

@@ -25,7 +25,13 @@ export function svc(name: string, nowMs: number, over: Partial<StoredService> = 
 }
 
 /** Collects store events; `take(n)` waits (briefly) until n more have arrived. */
-export function recorder(store: RegistryStore): { events: StoreEvent[]; take(n: number): Promise<StoreEvent[]>; quiet(ms?: number): Promise<StoreEvent[]> } {
+export interface Recorder {
+  events: StoreEvent[];
+  take(n: number): Promise<StoreEvent[]>;
+  quiet(ms?: number): Promise<StoreEvent[]>;
+}
+
+export function recorder(store: RegistryStore): Recorder {
   const events: StoreEvent[] = [];
   let seen = 0;
   store.subscribe((e) => events.push(e));
@@ -49,6 +55,14 @@ export function recorder(store: RegistryStore): { events: StoreEvent[]; take(n: 
       return out;
     },
   };
+}
+
+/** A recorder that starts after the events of earlier writes have arrived (a Redis store hears
+ * its own writes back through pub/sub, a moment later). */
+export async function settledRecorder(store: RegistryStore): Promise<Recorder> {
+  const rec = recorder(store);
+  await rec.quiet();
+  return rec;
 }
 
 export function storeContract(name: string, make: MakeStore): void {
@@ -85,7 +99,7 @@ export function storeContract(name: string, make: MakeStore): void {
     it('announces each change once, in index order', async (t) => {
       const s = await open(t);
       if (!s) return;
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       const before = s.index;
       const now = Date.now();
       await s.register(svc('a', now));
@@ -105,7 +119,7 @@ export function storeContract(name: string, make: MakeStore): void {
       if (!s) return;
       const now = Date.now();
       await s.register(svc('a', now - 1000, { metadata: { type: 'openai-api', models: ['m1'], keep: 1 } }));
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       const u = await s.update('a', { port: 9500, status: 'draining', metadata: { type: 'openai-api' } }, now);
       assert.equal(u?.port, 9500);
       assert.equal(u?.status, 'draining');
@@ -123,7 +137,7 @@ export function storeContract(name: string, make: MakeStore): void {
       if (!s) return;
       const now = Date.now();
       await s.register(svc('a', now));
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       assert.equal(await s.heartbeat('a', {}, now + 1000), true);
       assert.equal((await s.get('a'))?.lastHeartbeatMs, now + 1000);
       assert.deepEqual(await rec.quiet(), [], 'a plain heartbeat is not a change');
@@ -138,7 +152,7 @@ export function storeContract(name: string, make: MakeStore): void {
       if (!s) return;
       const now = Date.now();
       await s.register(svc('a', now));
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       await new Promise((r) => setTimeout(r, 50));
       const index = s.index;
       await s.heartbeat('a', { load: { running: 3, waiting: 1, kv_cache_usage: 0.25 } }, now + 10);
@@ -155,7 +169,7 @@ export function storeContract(name: string, make: MakeStore): void {
       if (!s) return;
       const now = Date.now();
       await s.register(svc('a', now));
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       assert.equal(await s.setHealth('a', 'unhealthy'), true);
       assert.equal((await rec.take(1))[0]?.type, 'upsert');
       await s.setHealth('a', 'unhealthy');
@@ -183,7 +197,7 @@ export function storeContract(name: string, make: MakeStore): void {
       const now = Date.now();
       await s.register(svc('a', now, { leaseTtlMs: 1000 }));
       await s.register(svc('b', now, { leaseTtlMs: 60_000 }));
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       assert.deepEqual(await s.expireLeases(now + 500), []);
       assert.deepEqual(await s.expireLeases(now + 1500), ['a']);
       const [ev] = await rec.take(1);
@@ -201,7 +215,7 @@ export function storeContract(name: string, make: MakeStore): void {
       const now = Date.now();
       await s.register(svc('old', now - 6000));
       await s.register(svc('young', now - 1000));
-      const rec = recorder(s);
+      const rec = await settledRecorder(s);
       assert.deepEqual(await s.cleanup(now), ['old']);
       const [ev] = await rec.take(1);
       assert.ok(ev?.type === 'delete' && ev.name === 'old');

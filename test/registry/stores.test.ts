@@ -7,12 +7,13 @@ import { Redis } from 'ioredis';
 import { MemoryStore, RedisStore } from '../../src/registry/store/index.js';
 import { SNAPSHOT_FILE } from '../../src/registry/store/snapshot.js';
 import { REDIS_URL, requireRedis, uniqueName } from '../helpers/services.js';
-import { recorder, storeContract, svc } from './store-contract.js';
+import { recorder, settledRecorder, storeContract, svc } from './store-contract.js';
 
 async function redisStore(t: TestContext, opts: { cleanupAgeMs: number }, prefix = uniqueName('sbtest:reg')): Promise<RedisStore | undefined> {
   if (!(await requireRedis(t))) return undefined;
   const store = await RedisStore.connect({ url: REDIS_URL, prefix, cleanupAgeMs: opts.cleanupAgeMs });
   t.after(async () => {
+    await store.close();
     const r = new Redis(REDIS_URL);
     const keys = await r.keys(`${prefix}:*`);
     if (keys.length > 0) await r.del(...keys);
@@ -79,7 +80,7 @@ describe('redis store', () => {
     assert.equal(await s.get('silent'), undefined);
     assert.deepEqual(await s.list(), []);
     // the clean-up still announces the removal to watchers
-    const rec = recorder(s);
+    const rec = await settledRecorder(s);
     assert.deepEqual(await s.cleanup(Date.now()), ['silent']);
     const [ev] = await rec.take(1);
     assert.ok(ev?.type === 'delete' && ev.name === 'silent');
@@ -90,7 +91,6 @@ describe('redis store', () => {
     const a = await redisStore(t, { cleanupAgeMs: 300_000 }, prefix);
     const b = await redisStore(t, { cleanupAgeMs: 300_000 }, prefix);
     if (!a || !b) return;
-    t.after(() => Promise.all([a.close(), b.close()]));
     const recB = recorder(b);
     await a.register(svc('gpu-1', Date.now()));
     const [ev] = await recB.take(1);
@@ -103,7 +103,6 @@ describe('redis store', () => {
     const prefix = uniqueName('sbtest:reg');
     const a = await redisStore(t, { cleanupAgeMs: 300_000 }, prefix);
     if (!a) return;
-    t.after(() => a.close());
     assert.equal(await a.tryLead('one', 200), true);
     assert.equal(await a.tryLead('two', 200), false);
     assert.equal(await a.tryLead('one', 200), true, 'the holder renews');
