@@ -73,8 +73,8 @@ export interface FeedEvent extends SseEvent {
 export interface FeedReader {
   readonly res: IncomingMessage;
   readonly events: FeedEvent[];
-  /** Resolves with the first event (seen or future) matching `pred`, else rejects after timeoutMs. */
-  next(pred: (e: FeedEvent) => boolean, timeoutMs?: number): Promise<FeedEvent>;
+  /** Resolves with the first event (seen from position `from`, or future) matching `pred`, else rejects after timeoutMs. */
+  next(pred: (e: FeedEvent) => boolean, timeoutMs?: number, from?: number): Promise<FeedEvent>;
   close(): void;
 }
 
@@ -113,8 +113,8 @@ export async function openFeed(t: TestContext, base: string, path = '/services?w
     res,
     events,
     close,
-    next(pred, timeoutMs = 5000) {
-      const seen = events.find(pred);
+    next(pred, timeoutMs = 5000, from = 0) {
+      const seen = events.slice(from).find(pred);
       if (seen) return Promise.resolve(seen);
       return new Promise((resolve, reject) => {
         const w = {
