@@ -8,7 +8,7 @@ import type { RegistryMetrics } from './metrics.js';
 import type { Prober } from './prober.js';
 import { isHealthy, isoTimestamp, parseHeartbeat, parseRegistration, parseUpdate, toWire } from './record.js';
 import type { RegistryStore } from './store/index.js';
-import { listServices } from './watch.js';
+import { listServices, serviceEvents } from './watch.js';
 
 export interface RegistryDeps {
   config: RegistryConfig;
@@ -173,6 +173,7 @@ export const routes = new RouteTable<Exchange>()
   .add('GET', '/health', health)
   .add('GET', '/services', listServices)
   .add('POST', '/services', register)
+  .add('GET', '/services/events', serviceEvents)
   .add('GET', '/services/:name', (x, p) => getOne(x, p.name!))
   .add('PUT', '/services/:name', (x, p) => update(x, p.name!))
   .add('DELETE', '/services/:name', (x, p) => unregister(x, p.name!))

@@ -1,6 +1,7 @@
 // GET /services in its three forms: a plain list (the original's filters), a blocking query
 // (`?index=N&wait=30s`, answered when the change index passes N, as Consul does), and a watch
 // (`?watch=true` or `Accept: text/event-stream`): a snapshot, then upsert/delete/load events.
+// `GET /services/events` is the same watch under its own path.
 import { parseDuration, sbError } from '../core/index.js';
 import type { Exchange } from './api.js';
 import { reply } from './api.js';
@@ -59,6 +60,18 @@ export async function listServices(x: Exchange): Promise<void> {
   const nowMs = deps.clock.now();
   const services = applyFilters(await deps.store.list(), query, nowMs);
   reply(x, 200, { services, total: services.length, timestamp: isoTimestamp(nowMs) }, { [INDEX_HEADER]: index });
+}
+
+/**
+ * GET /services/events: the watch. The path is also `/services/{name}` for a service named
+ * "events", which the original allowed; a plain JSON GET of it still gets that record.
+ */
+export async function serviceEvents(x: Exchange): Promise<void> {
+  if (!(x.req.headers.accept ?? '').includes('text/event-stream')) {
+    const s = await x.deps.store.get('events');
+    if (s) return reply(x, 200, toWire(s, x.deps.clock.now()));
+  }
+  watch(x);
 }
 
 function watch(x: Exchange): void {

@@ -73,6 +73,8 @@ export interface FeedEvent extends SseEvent {
 export interface FeedReader {
   readonly res: IncomingMessage;
   readonly events: FeedEvent[];
+  /** The raw stream text so far (comments included). */
+  readonly raw: () => string;
   /** Resolves with the first event (seen from position `from`, or future) matching `pred`, else rejects after timeoutMs. */
   next(pred: (e: FeedEvent) => boolean, timeoutMs?: number, from?: number): Promise<FeedEvent>;
   close(): void;
@@ -101,8 +103,12 @@ export async function openFeed(t: TestContext, base: string, path = '/services?w
       }
     }
   });
+  let raw = '';
   res.setEncoding('utf8');
-  res.on('data', (chunk: string) => parser.push(chunk));
+  res.on('data', (chunk: string) => {
+    if (raw.length < 1 << 20) raw += chunk;
+    parser.push(chunk);
+  });
   res.on('error', () => undefined);
   const close = (): void => {
     req.destroy();
@@ -112,6 +118,7 @@ export async function openFeed(t: TestContext, base: string, path = '/services?w
   return {
     res,
     events,
+    raw: () => raw,
     close,
     next(pred, timeoutMs = 5000, from = 0) {
       const seen = events.slice(from).find(pred);
