@@ -12,6 +12,7 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   // entries are added as each process lands
+  keys: { summary: 'Create, list and revoke API keys in the keys file (auth.yaml, stored hashed) that routers read', load: () => import('./commands/keys.js') },
   'nginx-config': { summary: 'Write an nginx load-balancer config for the fleet (generate_nginx_config.py; file, --services or registry)', load: () => import('./commands/nginx-config.js') },
   'render-config': { summary: 'Render engine config files (InfiniLM-Rust TOML, ...) from a deployment JSON through templates', load: () => import('./commands/render-config.js') },
   registry: { summary: 'Run the service registry (InfiniLM-SVC compatible API, leases, probes, change feed)', load: () => import('./commands/registry.js') },

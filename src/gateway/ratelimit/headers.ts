@@ -1,0 +1,41 @@
+// OpenAI's rate-limit headers, so clients and SDKs that read them (the official SDKs honour
+// retry-after-ms and retry-after) back off correctly:
+//   x-ratelimit-limit-requests / -tokens      the per-minute limit
+//   x-ratelimit-remaining-requests / -tokens  what is left now
+//   x-ratelimit-reset-requests / -tokens      until the bucket is full again: "1s", "6m0s", "20ms"
+
+/** A duration as OpenAI writes it (Go's time.Duration style): "20ms", "1.5s", "6m0s", "1h2m3s". */
+export function formatResetDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms <= 0) return '0s';
+  if (ms < 1000) return `${Math.ceil(ms)}ms`;
+  const totalMs = Math.ceil(ms);
+  const h = Math.floor(totalMs / 3_600_000);
+  const m = Math.floor((totalMs % 3_600_000) / 60_000);
+  const s = (totalMs % 60_000) / 1000;
+  const sec = `${+s.toFixed(3)}s`;
+  if (h > 0) return `${h}h${m}m${sec}`;
+  if (m > 0) return `${m}m${sec}`;
+  return sec;
+}
+
+export interface BucketReading {
+  limit: number;
+  remaining: number;
+  resetMs: number;
+}
+
+/** The six x-ratelimit-* headers from the tightest requests and tokens buckets (either may be absent). */
+export function rateLimitHeaders(requests: BucketReading | undefined, tokens: BucketReading | undefined): Record<string, string> {
+  const h: Record<string, string> = {};
+  if (requests) {
+    h['x-ratelimit-limit-requests'] = String(requests.limit);
+    h['x-ratelimit-remaining-requests'] = String(requests.remaining);
+    h['x-ratelimit-reset-requests'] = formatResetDuration(requests.resetMs);
+  }
+  if (tokens) {
+    h['x-ratelimit-limit-tokens'] = String(tokens.limit);
+    h['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
+    h['x-ratelimit-reset-tokens'] = formatResetDuration(tokens.resetMs);
+  }
+  return h;
+}

@@ -1,0 +1,299 @@
+// The rate-limit policy on the request path. A request takes one token from each requests
+// bucket and reserves its estimated tokens (prompt + max_tokens) from each tokens bucket, for
+// its API key and for its model, all or nothing: if any bucket says no, the takes that
+// succeeded are given back before the answer. When the response ends, settle() gives back the
+// unused part of the reservation (or charges the excess), so a burst cannot overrun a limit and
+// unused reservations are not lost. When the store fails, requests are admitted without limits
+// (fail open, the default) or refused with 503 (fail closed); the change is logged once.
+import { describeError, sbError, sbErrorFrom, silentLogger, type Logger, type SwitchboardError } from '../../core/index.js';
+import type { Limits, RateLimitsConfig } from './config.js';
+import { rateLimitHeaders, type BucketReading } from './headers.js';
+import type { BucketSpec, RateLimitStore, TakeResult } from './store.js';
+
+export type LimitScope = 'key' | 'model';
+export type LimitKind = 'requests' | 'tokens';
+export type StoreState = 'ok' | 'degraded';
+
+export interface AdmitRequest {
+  /** The API key's name (never the key); undefined when keys are off: no per-key limits. */
+  keyName?: string;
+  /** The key's own limits (keys file); each unset one falls back to the policy. */
+  keyLimits?: { readonly rpm?: number; readonly tpm?: number };
+  /** The model as the client asked for it. */
+  model: string;
+  /** Tokens to reserve: estimateTokens(body). */
+  estimatedTokens: number;
+}
+
+export interface AllowedAdmission {
+  readonly allowed: true;
+  /** x-ratelimit-* headers for the response (empty when nothing limits this request). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** True when admitted without limits because the store is unreachable (fail open). */
+  readonly degraded: boolean;
+  /**
+   * Once, when the response has ended (streams included): gives back reserved-minus-used tokens,
+   * or charges the excess. Never rejects; later calls do nothing.
+   */
+  settle(actualTokens: number): Promise<void>;
+}
+
+export interface RateLimitedAdmission {
+  readonly allowed: false;
+  readonly reason: 'limited';
+  readonly scope: LimitScope;
+  readonly limit: LimitKind;
+  /** Whole seconds, at least 1 (the Retry-After header). */
+  readonly retryAfterSeconds: number;
+  /** retry-after, retry-after-ms and x-ratelimit-* for the 429 response. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** SB_ERR_RATE_LIMITED (429, rate_limit_error) for the OpenAI envelope. */
+  error(): SwitchboardError;
+}
+
+export interface UnavailableAdmission {
+  readonly allowed: false;
+  readonly reason: 'unavailable';
+  readonly retryAfterSeconds: number;
+  readonly headers: Readonly<Record<string, string>>;
+  /** SB_ERR_RATE_LIMIT_UNAVAILABLE (503), with the store's error as cause. */
+  error(): SwitchboardError;
+}
+
+export type Admission = AllowedAdmission | RateLimitedAdmission | UnavailableAdmission;
+
+export interface RateLimiterCounters {
+  admitted: number;
+  /** Requests refused with 429, by which bucket refused them. */
+  limited: Record<`${LimitScope}_${LimitKind}`, number>;
+  /** Admitted without limits because the store failed (fail open). */
+  failOpen: number;
+  /** Refused with 503 because the store failed (fail closed). */
+  failClosed: number;
+  storeErrors: number;
+  settleErrors: number;
+}
+
+export interface RateLimiterOptions {
+  config: RateLimitsConfig;
+  store: RateLimitStore;
+  logger?: Logger;
+  /** Called on each ok <-> degraded transition (e.g. to set router_rate_limit_store_up). */
+  onStateChange?: (state: StoreState) => void;
+}
+
+interface Check {
+  scope: LimitScope;
+  kind: LimitKind;
+  bucket: string;
+  spec: BucketSpec;
+  cost: number;
+}
+
+const NOOP_SETTLE = (): Promise<void> => Promise.resolve();
+const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const UNLIMITED: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, degraded: false, settle: NOOP_SETTLE });
+const FAIL_OPEN: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, degraded: true, settle: NOOP_SETTLE });
+
+export class RateLimiter {
+  #config: RateLimitsConfig;
+  readonly #store: RateLimitStore;
+  readonly #log: Logger;
+  readonly #onStateChange: ((state: StoreState) => void) | undefined;
+  readonly #specs = new Map<number, BucketSpec>();
+  #state: StoreState = 'ok';
+  readonly #counters: RateLimiterCounters = {
+    admitted: 0,
+    limited: { key_requests: 0, key_tokens: 0, model_requests: 0, model_tokens: 0 },
+    failOpen: 0,
+    failClosed: 0,
+    storeErrors: 0,
+    settleErrors: 0,
+  };
+
+  constructor(opts: RateLimiterOptions) {
+    this.#config = opts.config;
+    this.#store = opts.store;
+    this.#log = opts.logger ?? silentLogger;
+    this.#onStateChange = opts.onStateChange;
+  }
+
+  get config(): RateLimitsConfig {
+    return this.#config;
+  }
+
+  get store(): RateLimitStore {
+    return this.#store;
+  }
+
+  /** Swaps in a reloaded policy; buckets keep their levels and take the new sizes at once. */
+  update(config: RateLimitsConfig): void {
+    this.#config = config;
+  }
+
+  /** "degraded" while the store is failing (requests are then admitted or refused per fail_mode). */
+  state(): StoreState {
+    return this.#state;
+  }
+
+  counters(): RateLimiterCounters {
+    return { ...this.#counters, limited: { ...this.#counters.limited } };
+  }
+
+  /** Decides one request. Never rejects: store failures become fail-open or fail-closed answers. */
+  async admit(req: AdmitRequest): Promise<Admission> {
+    const checks = this.#checks(req);
+    if (checks.length === 0) {
+      this.#counters.admitted++;
+      return UNLIMITED;
+    }
+    const settled = await Promise.allSettled(checks.map((c) => this.#store.take(c.bucket, c.cost, c.spec)));
+    let failure: unknown;
+    let denied = false;
+    for (const s of settled) {
+      if (s.status === 'rejected') failure ??= s.reason;
+      else if (!s.value.allowed) denied = true;
+    }
+    if (failure !== undefined || denied) await this.#refund(checks, settled);
+    if (failure !== undefined) return this.#storeFailed(failure);
+    this.#setState('ok');
+    const results = settled.map((s) => (s as PromiseFulfilledResult<TakeResult>).value);
+    if (denied) return this.#denied(req, checks, results);
+    this.#counters.admitted++;
+    return this.#allowed(checks, results);
+  }
+
+  /** Closes the store. */
+  close(): Promise<void> {
+    return this.#store.close();
+  }
+
+  #spec(perMinute: number): BucketSpec {
+    let s = this.#specs.get(perMinute);
+    if (!s) {
+      s = Object.freeze({ capacity: perMinute, refillPerSecond: perMinute / 60 });
+      this.#specs.set(perMinute, s);
+    }
+    return s;
+  }
+
+  #checks(req: AdmitRequest): Check[] {
+    const c = this.#config;
+    const checks: Check[] = [];
+    const tokens = Math.max(0, Math.ceil(req.estimatedTokens));
+    const add = (scope: LimitScope, name: string, l: Limits): void => {
+      if (l.rpm !== undefined) checks.push({ scope, kind: 'requests', bucket: `${scope === 'key' ? 'k' : 'm'}:${name}:r`, spec: this.#spec(l.rpm), cost: 1 });
+      // a reservation larger than the whole per-minute budget waits for a full bucket and takes
+      // all of it (settle charges the rest if it was really used) rather than never running
+      if (l.tpm !== undefined) checks.push({ scope, kind: 'tokens', bucket: `${scope === 'key' ? 'k' : 'm'}:${name}:t`, spec: this.#spec(l.tpm), cost: Math.min(tokens, l.tpm) });
+    };
+    if (req.keyName !== undefined) {
+      const own = req.keyLimits;
+      const named = c.keys[req.keyName];
+      const d = c.defaults.key;
+      add('key', req.keyName, { rpm: own?.rpm ?? named?.rpm ?? d.rpm, tpm: own?.tpm ?? named?.tpm ?? d.tpm });
+    }
+    const m = c.models[req.model];
+    add('model', req.model, { rpm: m?.rpm ?? c.defaults.model.rpm, tpm: m?.tpm ?? c.defaults.model.tpm });
+    return checks;
+  }
+
+  async #refund(checks: Check[], settled: PromiseSettledResult<TakeResult>[]): Promise<void> {
+    const gives: Promise<void>[] = [];
+    settled.forEach((s, i) => {
+      if (s.status === 'fulfilled' && s.value.allowed && checks[i]!.cost > 0) gives.push(this.#store.give(checks[i]!.bucket, checks[i]!.cost, checks[i]!.spec));
+    });
+    for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.#counters.settleErrors++;
+  }
+
+  #readings(checks: Check[], results: TakeResult[]): { requests?: BucketReading; tokens?: BucketReading } {
+    const out: { requests?: BucketReading; tokens?: BucketReading } = {};
+    checks.forEach((c, i) => {
+      const r = results[i]!;
+      const cur = out[c.kind];
+      // report the tightest bucket of each kind (key before model on a tie)
+      if (!cur || r.remaining < cur.remaining) out[c.kind] = { limit: c.spec.capacity, remaining: r.remaining, resetMs: r.resetMs };
+    });
+    return out;
+  }
+
+  #allowed(checks: Check[], results: TakeResult[]): AllowedAdmission {
+    const { requests, tokens } = this.#readings(checks, results);
+    const headers = rateLimitHeaders(requests, tokens);
+    const reserved = checks.filter((c) => c.kind === 'tokens');
+    if (reserved.length === 0) return { allowed: true, headers, degraded: false, settle: NOOP_SETTLE };
+    let done = false;
+    const settle = async (actualTokens: number): Promise<void> => {
+      if (done) return;
+      done = true;
+      const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
+      const gives: Promise<void>[] = [];
+      for (const c of reserved) {
+        const back = c.cost - used;
+        if (back !== 0) gives.push(this.#store.give(c.bucket, back, c.spec));
+      }
+      for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.#counters.settleErrors++;
+    };
+    return { allowed: true, headers, degraded: false, settle };
+  }
+
+  #denied(req: AdmitRequest, checks: Check[], results: TakeResult[]): RateLimitedAdmission {
+    let worst = -1;
+    checks.forEach((_, i) => {
+      const r = results[i]!;
+      if (!r.allowed && (worst < 0 || r.retryAfterMs > results[worst]!.retryAfterMs)) worst = i;
+    });
+    const c = checks[worst]!;
+    const waitMs = Number.isFinite(results[worst]!.retryAfterMs) ? results[worst]!.retryAfterMs : 60_000;
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    this.#counters.limited[`${c.scope}_${c.kind}`]++;
+    const { requests, tokens } = this.#readings(checks, results);
+    const headers = { 'retry-after': String(retryAfterSeconds), 'retry-after-ms': String(Math.max(1, waitMs)), ...rateLimitHeaders(requests, tokens) };
+    const scopeText = c.scope === 'key' ? `API key '${req.keyName}'` : `model '${req.model}'`;
+    const kindText = c.kind === 'requests' ? 'requests per minute (RPM)' : 'tokens per minute (TPM)';
+    const limitValue = c.spec.capacity;
+    return {
+      allowed: false,
+      reason: 'limited',
+      scope: c.scope,
+      limit: c.kind,
+      retryAfterSeconds,
+      headers,
+      error: () => sbError('SB_ERR_RATE_LIMITED', scopeText, kindText, limitValue, retryAfterSeconds),
+    };
+  }
+
+  #storeFailed(err: unknown): Admission {
+    this.#counters.storeErrors++;
+    this.#setState('degraded', err);
+    if (this.#config.failMode === 'open') {
+      this.#counters.failOpen++;
+      return FAIL_OPEN;
+    }
+    this.#counters.failClosed++;
+    const detail = describeError(err);
+    return {
+      allowed: false,
+      reason: 'unavailable',
+      retryAfterSeconds: 1,
+      headers: { 'retry-after': '1' },
+      error: () => sbErrorFrom(err, 'SB_ERR_RATE_LIMIT_UNAVAILABLE', detail),
+    };
+  }
+
+  #setState(next: StoreState, err?: unknown): void {
+    if (next === this.#state) return;
+    this.#state = next;
+    if (next === 'degraded') {
+      this.#log.error(
+        { store: this.#store.kind, failMode: this.#config.failMode, err: describeError(err) },
+        this.#config.failMode === 'open'
+          ? 'rate-limit store unreachable: admitting requests without limits (fail_mode open) until it returns'
+          : 'rate-limit store unreachable: refusing requests with 503 (fail_mode closed) until it returns',
+      );
+    } else {
+      this.#log.info({ store: this.#store.kind }, 'rate-limit store reachable again: limits enforced');
+    }
+    this.#onStateChange?.(next);
+  }
+}
