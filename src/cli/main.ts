@@ -12,12 +12,15 @@ interface CommandEntry {
 
 const COMMANDS: Record<string, CommandEntry> = {
   // entries are added as each process lands
+  agent: { summary: 'Run the node agent (babysitter): supervise an engine, register it, heartbeat its load, drain on SIGTERM', load: () => import('./commands/agent.js') },
   keys: { summary: 'Create, list and revoke API keys in the keys file (auth.yaml, stored hashed) that routers read', load: () => import('./commands/keys.js') },
   'nginx-config': { summary: 'Write an nginx load-balancer config for the fleet (generate_nginx_config.py; file, --services or registry)', load: () => import('./commands/nginx-config.js') },
   'render-config': { summary: 'Render engine config files (InfiniLM-Rust TOML, ...) from a deployment JSON through templates', load: () => import('./commands/render-config.js') },
   registry: { summary: 'Run the service registry (InfiniLM-SVC compatible API, leases, probes, change feed)', load: () => import('./commands/registry.js') },
+  router: { summary: 'Run the OpenAI-compatible router (discovery, balancing, retries, failover, streaming, metrics)', load: () => import('./commands/router.js') },
   services: { summary: 'Register, unregister, list and check services in a registry (register_service.py)', load: () => import('./commands/services.js') },
   sim: { summary: 'Run a simulated OpenAI-compatible engine (batching, KV and prefix cache, vLLM metrics, fault injection)', load: () => import('./commands/sim.js') },
+  usage: { summary: 'Report requests, errors, tokens and latency per API key and model from the usage records', load: () => import('./commands/usage.js') },
 };
 
 const ALIASES: Record<string, string> = { 'registry-client': 'services' };

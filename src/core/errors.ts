@@ -50,6 +50,14 @@ export const ERRORS = {
   SB_ERR_REGISTRY_UNREACHABLE: def(503, 'service_unavailable', (url: string, detail: string) => `Registry at ${url} unreachable: ${detail}`),
   SB_ERR_REGISTRY_REJECTED: def(502, 'server_error', (url: string, status: number, detail: string) => `Registry at ${url} answered ${status}: ${detail}`),
 
+  // ---- router (OpenAI envelope; messages as InfiniLM-SVC's router wrote them)
+  SB_ERR_NO_HEALTHY_BACKENDS: def(503, 'service_unavailable', (model: string | undefined) =>
+    model === undefined ? 'No healthy services available' : `No healthy services available for model '${model}'`),
+  SB_ERR_UPSTREAM_TIMEOUT: def(504, 'timeout_error', () => 'Service timeout'),
+  SB_ERR_UPSTREAM_REFUSED: def(503, 'service_unavailable', () => 'Service unavailable - connection refused'),
+  SB_ERR_UPSTREAM_FAILED: def(502, 'server_error', () => 'Bad gateway - error communicating with service'),
+  SB_ERR_STREAM_CUT: def(502, 'server_error', (backend: string, detail: string) => `The backend ${backend} ended the stream before it was complete (${detail}); the response is incomplete`),
+
   // ---- operator tools (render-config, nginx-config): printed as `Error: <message>`, exit 1,
   // like the InfiniLM-SVC scripts they replace; never on the wire.
   SB_ERR_INPUT_INVALID: def(400, 'invalid_request_error', (where: string, detail: string) => `${where}: ${detail}`),
@@ -57,6 +65,10 @@ export const ERRORS = {
   SB_ERR_TEMPLATE: def(400, 'invalid_request_error', (template: string, detail: string) => `Cannot render template ${template}: ${detail}`),
   SB_ERR_NO_SERVICES: def(400, 'invalid_request_error', (hint: string) => `No services configured. ${hint}`),
   SB_ERR_OUTPUT_WRITE: def(500, 'internal_error', (path: string, detail: string) => `Cannot write ${path}: ${detail}`),
+
+  // ---- usage records (router): never on the wire; in logs, /health and the CLI
+  SB_ERR_USAGE_DB: def(503, 'service_unavailable', (target: string, detail: string) => `Usage database ${target}: ${detail}`),
+  SB_ERR_USAGE_SPOOL: def(500, 'internal_error', (path: string, detail: string) => `Usage spool ${path}: ${detail}`),
 
   // ---- simulated engine (`switchboard sim`): OpenAI envelope, as vLLM / llama.cpp answer
   SB_ERR_ENGINE_MODEL_NOT_FOUND: def(404, 'invalid_request_error', (model: string) => `The model '${model}' does not exist`),
@@ -78,6 +90,16 @@ export const ERRORS = {
     `Rate limiting is unavailable and the router is configured to fail closed: ${detail}`),
   SB_ERR_KEYS_FILE: def(400, 'invalid_request_error', (file: string, detail: string) => `Keys file ${file}: ${detail}`),
   SB_ERR_KEY_NOT_FOUND: def(404, 'not_found_error', (file: string, name: string) => `No API key named '${name}' in ${file}`),
+
+  // ---- agent (`switchboard agent`): the registry's envelope on port + 1
+  SB_ERR_AGENT_MODEL_NOT_FOUND: def(404, 'not_found_error', (name: string) => `Model not found: ${name}`),
+  SB_ERR_AGENT_MODEL_EXISTS: def(409, 'invalid_request_error', (name: string) => `Model ${name} is already registered`),
+  SB_ERR_AGENT_SCALE: def(400, 'invalid_request_error', (name: string, detail: string) => `Cannot scale model ${name}: ${detail}`),
+  SB_ERR_AGENT_ENGINE_NOT_READY: def(503, 'service_unavailable', () => 'InfiniLM server not ready'),
+  SB_ERR_AGENT_ENGINE_FAILED: def(502, 'server_error', (name: string, detail: string) => `The engine of model ${name} did not start: ${detail}`),
+  SB_ERR_AGENT_DRAINING: def(503, 'service_unavailable', () => 'This agent is draining: it accepts no model changes'),
+  SB_ERR_AGENT_MANAGEMENT_DISABLED: def(403, 'permission_error', (host: string) =>
+    `Model management is off: this agent listens on ${host} without an admin token. Set --admin-token (or SWITCHBOARD_AGENT_TOKEN), or listen on 127.0.0.1`),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,0 +1,435 @@
+// The proxy path: picks a backend, forwards the raw request bytes on a keep-alive connection and
+// streams the response back unchanged, with backpressure both ways and abort propagation (a
+// client that leaves cancels the upstream request at once and never counts against the backend).
+// Retries happen only while no byte has reached the client: on a connect error, a reset, a 5xx or
+// a timeout before the response starts, on a different backend, within the attempt limit and the
+// retry budget. A stream the backend cuts ends with an SSE error event, never with [DONE].
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { IncomingHttpHeaders } from 'node:http';
+import { describeError, sbError, type Clock, type Logger, type SwitchboardError, type TimerHandle } from '../core/index.js';
+import type { Backend } from './backend.js';
+import { createBalancer, type Balancer, type BalancerOptions } from './balancers/index.js';
+import { modelSettings, type PolicyName, type RouterConfig, type Timeouts } from './config.js';
+import type { Exchange } from './exchange.js';
+import type { RouterMetrics } from './metrics.js';
+import { sendOpenAIError, sseErrorEvent } from './reply.js';
+import { RetryBudget } from './retry-budget.js';
+import type { ServiceTable } from './table.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
+const DONE = Buffer.from('data: [DONE]');
+const DATA = Buffer.from('data:');
+const USAGE = Buffer.from('"usage":{');
+/** Non-streamed bodies up to this size are kept to read `usage` from; larger ones are not. */
+const USAGE_BODY_LIMIT = 256 * 1024;
+
+type FailureKind = 'connect' | 'refused' | 'timeout' | 'reset' | 'status_5xx' | 'stream_cut';
+
+function classify(err: Error): FailureKind {
+  const code = (err as { code?: string }).code;
+  if (code === 'ECONNREFUSED') return 'refused';
+  if (err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) return 'timeout';
+  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'SB_TOTAL_TIMEOUT') return 'timeout';
+  if (code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') return 'connect';
+  return 'reset';
+}
+
+function errorFor(kind: FailureKind): SwitchboardError {
+  if (kind === 'timeout') return sbError('SB_ERR_UPSTREAM_TIMEOUT');
+  if (kind === 'refused') return sbError('SB_ERR_UPSTREAM_REFUSED');
+  return sbError('SB_ERR_UPSTREAM_FAILED');
+}
+
+class TotalTimeout extends Error {
+  readonly code = 'SB_TOTAL_TIMEOUT';
+}
+class RetryAbort extends Error {}
+class ClientGone extends Error {}
+
+/** Headers to forward: the client's, minus hop-by-hop, plus the request id and X-Forwarded-For. */
+function forwardHeaders(ex: Exchange): string[] {
+  const raw = ex.req.rawHeaders;
+  const out: string[] = [];
+  let xff: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase();
+    if (HOP_BY_HOP.has(k) || k === 'x-request-id') continue;
+    if (k === 'x-forwarded-for') {
+      xff = raw[i + 1];
+      continue;
+    }
+    out.push(k, raw[i + 1]!);
+  }
+  const addr = ex.req.socket.remoteAddress ?? '';
+  out.push('x-request-id', ex.requestId, 'x-forwarded-for', xff ? `${xff}, ${addr}` : addr);
+  return out;
+}
+
+export class Proxy {
+  readonly agent: Agent;
+  readonly budget: RetryBudget;
+  readonly #balancers = new Map<string, Balancer>();
+
+  constructor(
+    readonly config: RouterConfig,
+    readonly table: ServiceTable,
+    readonly metrics: RouterMetrics,
+    readonly clock: Clock,
+    readonly log: Logger,
+    readonly balancerOptions: BalancerOptions,
+    /** Called when passive health ejects a backend (schedules its re-admission probe). */
+    readonly onEject: (b: Backend, durationMs: number) => void,
+  ) {
+    this.agent = new Agent({
+      connect: { timeout: config.timeouts.connectMs },
+      keepAliveTimeout: 60_000,
+      keepAliveMaxTimeout: 600_000,
+      pipelining: 1,
+      // undici's own timeouts are set per request below
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    const r = config.retries;
+    this.budget = new RetryBudget(r.budgetRatio, r.budgetMinPerSecond, r.budgetWindowMs, clock);
+  }
+
+  balancerFor(model: string | undefined, policy: PolicyName): Balancer {
+    const key = `${model ?? ''}\u0000${policy}`;
+    let b = this.#balancers.get(key);
+    if (!b) {
+      b = createBalancer(policy, this.balancerOptions);
+      this.#balancers.set(key, b);
+    }
+    return b;
+  }
+
+  forward(ex: Exchange): void {
+    const settings = modelSettings(this.config, ex.model);
+    const headers = forwardHeaders(ex);
+    this.budget.recordFirst();
+    const run = new Run(this, ex, settings.policy, settings.timeouts, headers);
+    run.next(undefined);
+  }
+
+  /** Counts a failed attempt against the backend; ejects it when passive health says so. */
+  blame(b: Backend, kind: FailureKind, detail: string): void {
+    b.errorCount++;
+    this.metrics.upstreamErrors.labels(b.name, kind).inc();
+    this.log.warn({ backend: b.name, kind, detail }, 'backend attempt failed');
+    const ejectMs = b.passive.fail();
+    if (ejectMs > 0) {
+      if (this.table.canEject(b)) {
+        b.passive.eject(ejectMs);
+        this.metrics.ejections.labels(b.name).inc();
+        this.table.touch();
+        this.log.warn({ backend: b.name, ejectMs, ejections: b.passive.ejections }, 'backend ejected (passive health)');
+        this.onEject(b, ejectMs);
+      } else {
+        this.log.warn({ backend: b.name }, 'backend would be ejected, but the cap on ejected backends for its models is reached');
+      }
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
+
+/** One request's attempts, from first pick to the last byte. */
+class Run {
+  #attempt = 0;
+  #current: Upstream | undefined;
+  #lastError: SwitchboardError | undefined;
+  #timer: TimerHandle | undefined;
+  #ended = false;
+
+  constructor(
+    readonly proxy: Proxy,
+    readonly ex: Exchange,
+    readonly policy: PolicyName,
+    readonly timeouts: Timeouts,
+    readonly headers: string[],
+  ) {
+    this.#timer = proxy.clock.setTimeout(() => this.#onTotalTimeout(), timeouts.totalMs);
+    ex.res.once('close', () => {
+      if (!ex.res.writableFinished && !this.#ended) {
+        ex.clientGone = true;
+        this.proxy.metrics.clientAborts.labels(ex.modelLabel).inc();
+        if (this.#current) this.#current.abort(new ClientGone('client closed the connection'));
+        else this.finish();
+      }
+    });
+  }
+
+  #onTotalTimeout(): void {
+    this.#timer = undefined;
+    if (this.#ended) return;
+    if (this.#current) this.#current.abort(new TotalTimeout(`no complete response within ${this.timeouts.totalMs} ms`));
+  }
+
+  /** Tries the next backend, or answers with the last error when there is none or retrying is not allowed. */
+  next(failure: SwitchboardError | undefined): void {
+    const { ex, proxy } = this;
+    if (failure) this.#lastError = failure;
+    if (ex.clientGone) return this.finish();
+    if (this.#attempt > 0) {
+      if (this.#attempt >= proxy.config.retries.attempts || this.#timer === undefined) return this.#fail();
+      if (!proxy.budget.tryRetry()) {
+        proxy.log.warn({ requestId: ex.requestId }, 'retry budget spent; not retrying');
+        return this.#fail();
+      }
+    }
+    const candidates = proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried);
+    if (candidates.length === 0) {
+      if (this.#attempt === 0) this.#lastError = sbError('SB_ERR_NO_HEALTHY_BACKENDS', ex.model);
+      return this.#fail();
+    }
+    const b = proxy.balancerFor(ex.model, this.policy).pick(candidates, { sessionKey: ex.sessionKey })!;
+    if (this.#attempt > 0) proxy.metrics.retries.labels(ex.modelLabel).inc();
+    this.#attempt++;
+    ex.tried.add(b);
+    ex.backend = b;
+    const up = new Upstream(this, b, this.#attempt < proxy.config.retries.attempts);
+    this.#current = up;
+    up.start();
+  }
+
+  #fail(): void {
+    const err = this.#lastError ?? sbError('SB_ERR_UPSTREAM_FAILED');
+    const ex = this.ex;
+    ex.status = err.statusCode;
+    const headers: Record<string, string> = { 'x-request-id': ex.requestId };
+    if (ex.backend) headers[this.proxy.config.backendHeader] = ex.backend.name;
+    sendOpenAIError(ex.res, err, headers);
+    this.finish();
+  }
+
+  /** Ends the exchange exactly once. */
+  finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#timer?.cancel();
+    this.#current = undefined;
+    const ex = this.ex;
+    for (const fn of ex.onEnd) {
+      try {
+        fn(ex);
+      } catch (err) {
+        this.proxy.log.error({ err: describeError(err), requestId: ex.requestId }, 'end-of-request hook failed');
+      }
+    }
+  }
+}
+
+/** One attempt on one backend: an undici dispatch handler writing straight into the client's response. */
+class Upstream implements Dispatcher.DispatchHandler {
+  #controller: Dispatcher.DispatchController | undefined;
+  #pendingAbort: Error | undefined;
+  #headersSent = false;
+  #done = false;
+  #sse = false;
+  #sawDone = false;
+  #chunks = 0;
+  #events = 0;
+  #firstChunkMono = 0;
+  #lastChunkMono = 0;
+  #sentMono = 0;
+  #kept: Buffer[] | undefined;
+  #keptBytes = 0;
+
+  constructor(
+    readonly run: Run,
+    readonly backend: Backend,
+    readonly mayRetry: boolean,
+  ) {}
+
+  start(): void {
+    const { proxy, ex, timeouts, headers } = this.run;
+    const b = this.backend;
+    b.inFlight++;
+    b.requestCount++;
+    this.#sentMono = proxy.clock.monotonic();
+    proxy.agent.dispatch(
+      {
+        origin: b.origin,
+        path: b.basePath + ex.url,
+        method: ex.method,
+        headers,
+        body: ex.body.length > 0 || ex.method === 'POST' || ex.method === 'PUT' || ex.method === 'PATCH' ? ex.body : null,
+        headersTimeout: timeouts.firstByteMs,
+        bodyTimeout: timeouts.idleMs,
+      },
+      this,
+    );
+  }
+
+  abort(reason: Error): void {
+    if (this.#done) return;
+    if (this.#controller) this.#controller.abort(reason);
+    else this.#pendingAbort = reason;
+  }
+
+  #release(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.backend.inFlight--;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#pendingAbort) controller.abort(this.#pendingAbort);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    const { proxy, ex } = this.run;
+    const b = this.backend;
+    const now = proxy.clock.monotonic();
+    proxy.metrics.upstreamLatency.labels(b.name).observe((now - this.#sentMono) / 1000);
+    if (statusCode >= 500) {
+      if (this.mayRetry && statusCode !== 501 && statusCode !== 505) {
+        proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
+        controller.abort(new RetryAbort(`status ${statusCode}`));
+        return;
+      }
+      proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
+    } else {
+      b.passive.succeed();
+    }
+    const out: Record<string, string | string[]> = {};
+    for (const k in headers) {
+      if (HOP_BY_HOP.has(k) && k !== 'content-length') continue;
+      const v = headers[k];
+      if (v !== undefined) out[k] = v;
+    }
+    out['x-request-id'] = ex.requestId;
+    out[proxy.config.backendHeader] = b.name;
+    const ct = headers['content-type'];
+    this.#sse = typeof ct === 'string' && ct.includes('text/event-stream');
+    if (!this.#sse && statusCode < 300 && (typeof ct !== 'string' || ct.includes('json'))) {
+      const len = Number(headers['content-length'] ?? 0);
+      if (len <= USAGE_BODY_LIMIT) this.#kept = [];
+    }
+    ex.status = statusCode;
+    ex.backend = b;
+    this.#headersSent = true;
+    ex.res.writeHead(statusCode, out);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const { proxy, ex } = this.run;
+    const now = proxy.clock.monotonic();
+    if (this.#chunks === 0) {
+      this.#firstChunkMono = now;
+      if (this.#sse) ex.ttftMs = now - ex.startMono;
+    }
+    this.#lastChunkMono = now;
+    this.#chunks++;
+    if (this.#sse) this.#tapSse(chunk);
+    else if (this.#kept) {
+      this.#keptBytes += chunk.length;
+      if (this.#keptBytes > USAGE_BODY_LIMIT) this.#kept = undefined;
+      else this.#kept.push(chunk);
+    }
+    if (!ex.res.write(chunk)) {
+      controller.pause();
+      ex.res.once('drain', () => controller.resume());
+    }
+  }
+
+  #tapSse(chunk: Buffer): void {
+    let i = chunk.indexOf(DATA);
+    while (i !== -1) {
+      this.#events++;
+      i = chunk.indexOf(DATA, i + 5);
+    }
+    if (!this.#sawDone && chunk.includes(DONE)) this.#sawDone = true;
+    const u = chunk.indexOf(USAGE);
+    if (u !== -1) this.#readStreamUsage(chunk, u);
+  }
+
+  /** The usage object of the final chunk (stream_options.include_usage), when a backend sends it. */
+  #readStreamUsage(chunk: Buffer, at: number): void {
+    const start = chunk.lastIndexOf(DATA, at);
+    const end = chunk.indexOf(10, at);
+    if (start === -1) return;
+    try {
+      const ev = JSON.parse(chunk.subarray(start + 5, end === -1 ? chunk.length : end).toString('utf8')) as { usage?: { prompt_tokens?: number; completion_tokens?: number } | null };
+      if (ev.usage) this.#setUsage(ev.usage);
+    } catch {
+      // a usage object split across chunks: fall back to counted chunks
+    }
+  }
+
+  #setUsage(u: { prompt_tokens?: number; completion_tokens?: number }): void {
+    const ex = this.run.ex;
+    if (typeof u.prompt_tokens === 'number') ex.promptTokens = u.prompt_tokens;
+    if (typeof u.completion_tokens === 'number') ex.completionTokens = u.completion_tokens;
+  }
+
+  onResponseEnd(): void {
+    const { proxy, ex } = this.run;
+    const b = this.backend;
+    this.#release();
+    const seconds = (proxy.clock.monotonic() - this.#sentMono) / 1000;
+    b.recordResponseTime(seconds);
+    if (this.#sse) {
+      if (ex.completionTokens === 0) ex.completionTokens = Math.max(0, this.#events - (this.#sawDone ? 2 : 1));
+      if (this.#chunks > 1 && ex.completionTokens > 1) {
+        proxy.metrics.tpot.labels(ex.modelLabel).observe((this.#lastChunkMono - this.#firstChunkMono) / 1000 / (ex.completionTokens - 1));
+      }
+      if (!this.#sawDone && ex.status < 300) {
+        this.#cut('the backend closed the stream without [DONE]');
+        return;
+      }
+    } else if (this.#kept && this.#kept.length > 0) {
+      try {
+        const body = JSON.parse(Buffer.concat(this.#kept).toString('utf8')) as { usage?: { prompt_tokens?: number; completion_tokens?: number } };
+        if (body.usage) this.#setUsage(body.usage);
+      } catch {
+        // not JSON after all: no usage
+      }
+    }
+    ex.res.end();
+    this.run.finish();
+  }
+
+  /** The backend stopped in the middle of a stream: an explicit error event, no [DONE]. */
+  #cut(detail: string): void {
+    const { proxy, ex } = this.run;
+    proxy.blame(this.backend, 'stream_cut', detail);
+    proxy.metrics.streamCuts.labels(this.backend.name).inc();
+    proxy.log.warn({ requestId: ex.requestId, backend: this.backend.name, detail }, 'stream cut by the backend');
+    ex.status = 502;
+    ex.res.end(sseErrorEvent(sbError('SB_ERR_STREAM_CUT', this.backend.name, detail)));
+    this.run.finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    const { proxy, ex } = this.run;
+    this.#release();
+    if (err instanceof RetryAbort) {
+      this.run.next(errorFor('status_5xx'));
+      return;
+    }
+    if (err instanceof ClientGone || ex.clientGone) {
+      // the client left: never the backend's fault
+      this.run.finish();
+      return;
+    }
+    const kind = classify(err);
+    if (!this.#headersSent) {
+      proxy.blame(this.backend, kind, describeError(err));
+      this.run.next(errorFor(kind));
+      return;
+    }
+    if (this.#sse) {
+      this.#cut(kind === 'timeout' ? `no data for ${this.run.timeouts.idleMs} ms or the total timeout passed` : describeError(err));
+      return;
+    }
+    proxy.blame(this.backend, kind, describeError(err));
+    proxy.log.warn({ requestId: ex.requestId, backend: this.backend.name, err: describeError(err) }, 'response cut by the backend');
+    ex.status = 502;
+    ex.res.destroy();
+    this.run.finish();
+  }
+}

@@ -1,0 +1,241 @@
+// Builds the router: service table (registry feed + static file), balancers, proxy path, health
+// checks and the HTTP front. The request handler is the hot path: it reads the body once
+// (needed to route on the model and to retry), answers local endpoints itself and hands the rest
+// to the proxy.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  acceptRequestId,
+  asSwitchboardError,
+  bearerChecker,
+  closeServer,
+  isLoopback,
+  isSwitchboardError,
+  listen,
+  newRequestId,
+  readBody,
+  sbError,
+  silentLogger,
+  systemClock,
+  systemRandom,
+  urlOf,
+  type Clock,
+  type Logger,
+  type Random,
+  type TimerHandle,
+} from '../core/index.js';
+import { Admin } from './admin.js';
+import type { Backend } from './backend.js';
+import { modelSettings, type RouterConfig } from './config.js';
+import { Discovery } from './discovery.js';
+import type { Exchange } from './exchange.js';
+import { HealthChecker } from './health.js';
+import { RouterMetrics } from './metrics.js';
+import { Proxy } from './proxy.js';
+import { sendOpenAIError } from './reply.js';
+import { endpointOf, parseRequestInfo } from './request-info.js';
+import { loadStaticServices } from './static-services.js';
+import { ServiceTable } from './table.js';
+
+export interface RouterOptions {
+  logger?: Logger;
+  clock?: Clock;
+  random?: Random;
+}
+
+/**
+ * Policies run between parsing and forwarding (auth, rate limits, aliases); they may answer the
+ * request themselves (return false) or add end-of-request hooks to the exchange.
+ */
+export type RequestPolicy = (ex: Exchange) => boolean | Promise<boolean>;
+
+export interface Router {
+  readonly server: Server;
+  readonly table: ServiceTable;
+  readonly metrics: RouterMetrics;
+  readonly admin: Admin;
+  url: string;
+  /** Policies applied to every proxied request, in order. */
+  readonly policies: RequestPolicy[];
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Router {
+  const log = opts.logger ?? silentLogger;
+  const clock = opts.clock ?? systemClock;
+  const random = opts.random ?? systemRandom;
+  if (!isLoopback(config.host) && !config.adminToken && !config.insecure) throw sbError('SB_ERR_INSECURE_BIND', config.host, 'the router (its admin endpoints)');
+
+  const table = new ServiceTable(config, clock, log);
+  const metrics = new RouterMetrics();
+  if (config.staticServices) for (const spec of loadStaticServices(config.staticServices)) table.upsert(spec);
+  const discovery = new Discovery(config, table, clock, random, log);
+  const health = new HealthChecker(table, clock, log, config.healthIntervalMs, config.healthTimeoutMs);
+  const proxy = new Proxy(config, table, metrics, clock, log, { random, loadFactor: config.hashLoadFactor }, (b: Backend, ms: number) => health.scheduleReadmission(b, ms));
+  const admin = new Admin(table, metrics, clock, () => discovery.state());
+  const policies: RequestPolicy[] = [];
+  const adminAllowed = config.adminToken ? bearerChecker(config.adminToken) : () => true;
+
+  metrics.registry.onCollect(() => {
+    metrics.registryUp.set(discovery.state().connected ? 1 : 0);
+    metrics.backendUp.reset();
+    for (const b of table.backends.values()) {
+      const v = b.up && b.passive.routable ? 1 : 0;
+      for (const m of b.models) metrics.backendUp.labels(b.name, m).set(v);
+    }
+  });
+
+  // model labels stay bounded: a model some backend serves, else "unknown"
+  const modelLabel = (model: string | undefined): string => (model !== undefined && table.servingModel(model).length > 0 ? model : model === undefined ? 'none' : 'unknown');
+
+  const endMetrics = (ex: Exchange): void => {
+    const seconds = (clock.monotonic() - ex.startMono) / 1000;
+    metrics.requests.labels(ex.modelLabel, String(ex.status), ex.variant).inc();
+    metrics.duration.labels(ex.modelLabel).observe(seconds);
+    metrics.inflight.labels(ex.modelLabel).dec();
+    if (ex.ttftMs !== undefined) metrics.ttft.labels(ex.modelLabel).observe(ex.ttftMs / 1000);
+    if (ex.promptTokens > 0) metrics.tokens.labels(ex.modelLabel, 'prompt').inc(ex.promptTokens);
+    if (ex.completionTokens > 0) metrics.tokens.labels(ex.modelLabel, 'completion').inc(ex.completionTokens);
+  };
+
+  const local = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    switch (path) {
+      case '/health':
+      case '/status':
+        admin.health(res);
+        return true;
+      case '/health/live':
+      case '/livez':
+        admin.live(res);
+        return true;
+      case '/health/ready':
+      case '/readyz':
+        admin.ready(res);
+        return true;
+      case '/models':
+      case '/v1/models':
+        admin.models(res);
+        return true;
+      case '/metrics':
+        admin.metricsText(res);
+        return true;
+      case '/services':
+      case '/stats':
+        if (!adminAllowed(req)) {
+          sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
+          return true;
+        }
+        if (path === '/services') admin.services(res);
+        else admin.stats(res);
+        return true;
+      default:
+        return false;
+    }
+  };
+
+  const proxyRequest = async (req: IncomingMessage, res: ServerResponse, url: string, path: string, requestId: string): Promise<void> => {
+    const endpoint = endpointOf(path);
+    const method = req.method ?? 'GET';
+    const body = await readBody(req, config.maxBodyBytes);
+    const info = parseRequestInfo(endpoint, method, body);
+    if (isSwitchboardError(info)) throw info;
+    // an unknown path is proxied only when the body names a model to route on (as InfiniLM did)
+    if (endpoint === 'other' && info.model === undefined) throw sbError('SB_ERR_NOT_FOUND', method, path);
+    const ex: Exchange = {
+      req,
+      res,
+      requestId,
+      startMono: clock.monotonic(),
+      startMs: clock.now(),
+      method,
+      url,
+      body,
+      info,
+      model: info.model,
+      modelLabel: modelLabel(info.model),
+      variant: '',
+      keyName: undefined,
+      sessionKey: undefined,
+      tried: new Set(),
+      backend: undefined,
+      status: 0,
+      ttftMs: undefined,
+      promptTokens: 0,
+      completionTokens: 0,
+      clientGone: false,
+      onEnd: [],
+    };
+    metrics.inflight.labels(ex.modelLabel).inc();
+    ex.onEnd.push(endMetrics);
+    for (const policy of policies) {
+      if (!(await policy(ex))) {
+        for (const fn of ex.onEnd) fn(ex);
+        return;
+      }
+    }
+    if (modelSettings(config, ex.model).policy === 'consistent_hash') {
+      const hk = modelSettings(config, ex.model).hashKey;
+      const header = req.headers[config.sessionHeader];
+      ex.sessionKey =
+        (hk === undefined || hk === 'prompt_cache_key' ? info.promptCacheKey : undefined) ??
+        (hk === undefined || hk === 'header' ? (typeof header === 'string' && header !== '' ? header : undefined) : undefined) ??
+        (hk === undefined || hk === 'client' ? req.socket.remoteAddress : undefined);
+    }
+    proxy.forward(ex);
+  };
+
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const requestId = acceptRequestId(req.headers['x-request-id'] as string | undefined) ?? newRequestId();
+    res.setHeader('x-request-id', requestId);
+    if (local(req, res, path)) return;
+    proxyRequest(req, res, url, path, requestId).catch((err: unknown) => {
+      const e = asSwitchboardError(err);
+      if (e.code === 'SB_ERR_INTERNAL') log.error({ err, requestId }, 'request failed');
+      if (e.statusCode === 413) res.setHeader('connection', 'close');
+      metrics.requests.labels('none', String(e.statusCode), '').inc();
+      sendOpenAIError(res, e);
+    });
+  };
+
+  const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handle);
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy(err);
+  });
+
+  let sweepTimer: TimerHandle | undefined;
+  const sweep = (): void => {
+    table.sweep();
+    sweepTimer = clock.setTimeout(sweep, Math.max(1000, Math.min(config.removalGraceMs / 4, 10_000)));
+  };
+
+  const router: Router = {
+    server,
+    table,
+    metrics,
+    admin,
+    url: '',
+    policies,
+    async listen() {
+      const addr = await listen(server, config.host, config.port);
+      router.url = urlOf(addr);
+      discovery.start();
+      health.start();
+      sweep();
+      log.info({ url: router.url, registry: config.registryUrl ?? null, staticServices: table.backends.size, policy: config.policy }, 'listening');
+      return router.url;
+    },
+    async close() {
+      sweepTimer?.cancel();
+      discovery.close();
+      health.close();
+      await closeServer(server);
+      await proxy.close();
+    },
+  };
+  return router;
+}
