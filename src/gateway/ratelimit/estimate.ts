@@ -19,6 +19,10 @@ interface Tally {
   tokens: number;
 }
 
+/** Fields that are not prompt text: a role or part type is covered by PER_MESSAGE, and a
+ * base64 image would count hundreds of times its real cost. */
+const NOT_TEXT = new Set(['role', 'type', 'image_url', 'input_audio']);
+
 /** Counts string characters (and token ids: numbers inside arrays) under v; object keys are not text. */
 function walk(v: unknown, t: Tally, depth: number): void {
   if (typeof v === 'string') t.chars += v.length;
@@ -28,7 +32,7 @@ function walk(v: unknown, t: Tally, depth: number): void {
       else if (depth < 16) walk(x, t, depth + 1);
     }
   } else if (v !== null && typeof v === 'object' && depth < 16) {
-    for (const x of Object.values(v as Record<string, unknown>)) walk(x, t, depth + 1);
+    for (const k in v) if (!NOT_TEXT.has(k)) walk((v as Record<string, unknown>)[k], t, depth + 1);
   }
 }
 

@@ -7,8 +7,8 @@
 /** A duration as OpenAI writes it (Go's time.Duration style): "20ms", "1.5s", "6m0s", "1h2m3s". */
 export function formatResetDuration(ms: number): string {
   if (!Number.isFinite(ms) || ms <= 0) return '0s';
-  if (ms < 1000) return `${Math.ceil(ms)}ms`;
   const totalMs = Math.ceil(ms);
+  if (totalMs < 1000) return `${totalMs}ms`;
   const h = Math.floor(totalMs / 3_600_000);
   const m = Math.floor((totalMs % 3_600_000) / 60_000);
   const s = (totalMs % 60_000) / 1000;

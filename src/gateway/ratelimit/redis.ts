@@ -10,7 +10,8 @@ import { describeError, sbErrorFrom, type Clock } from '../../core/index.js';
 import type { BucketSpec, RateLimitStore, TakeResult } from './store.js';
 
 // KEYS[1] = the bucket (hash: tk = tokens, ts = ms of last update)
-// ARGV = amount, capacity, refill per ms, now ms ('' = use Redis TIME)
+// ARGV = amount, capacity, refill per second, now ms ('' = use Redis TIME). The arithmetic is the
+// memory store's, operation for operation, so both give the same answers to the contract suite.
 const PRELUDE = `
 local amount = tonumber(ARGV[1])
 local cap = tonumber(ARGV[2])
@@ -30,7 +31,7 @@ if tokens == nil or ts == nil then
   ts = now
 elseif now > ts then
   -- time only moves forward for a bucket: a router whose passed clock lags refills nothing
-  tokens = tokens + (now - ts) * rate
+  tokens = tokens + ((now - ts) * rate) / 1000
   ts = now
 end
 if tokens > cap then tokens = cap end
@@ -39,8 +40,8 @@ local function save()
     redis.call('DEL', KEYS[1]) -- a full bucket is the same as none
     return 0
   end
-  local reset = math.ceil((cap - tokens) / rate)
-  redis.call('HSET', KEYS[1], 'tk', tostring(tokens), 'ts', tostring(ts))
+  local reset = math.ceil(((cap - tokens) * 1000) / rate)
+  redis.call('HSET', KEYS[1], 'tk', string.format('%.17g', tokens), 'ts', string.format('%.17g', ts))
   redis.call('PEXPIRE', KEYS[1], reset + 1000)
   return reset
 end
@@ -55,7 +56,7 @@ if tokens >= amount then
 elseif amount > cap then
   retry = -1
 else
-  retry = math.ceil((amount - tokens) / rate)
+  retry = math.ceil(((amount - tokens) * 1000) / rate)
 end
 local reset = save()
 local remaining = math.floor(tokens)
@@ -135,7 +136,7 @@ export class RedisRateLimitStore implements RateLimitStore {
   async take(bucket: string, cost: number, spec: BucketSpec): Promise<TakeResult> {
     let r: [number, number, number, number];
     try {
-      r = (await this.#take(`${this.#prefix}:${bucket}`, cost, spec.capacity, spec.refillPerSecond / 1000, this.#now())) as [number, number, number, number];
+      r = (await this.#take(`${this.#prefix}:${bucket}`, cost, spec.capacity, spec.refillPerSecond, this.#now())) as [number, number, number, number];
     } catch (err) {
       throw sbErrorFrom(err, 'SB_ERR_RATE_LIMIT_UNAVAILABLE', `redis: ${describeError(err)}`);
     }
@@ -144,7 +145,7 @@ export class RedisRateLimitStore implements RateLimitStore {
 
   async give(bucket: string, amount: number, spec: BucketSpec): Promise<void> {
     try {
-      await this.#give(`${this.#prefix}:${bucket}`, amount, spec.capacity, spec.refillPerSecond / 1000, this.#now());
+      await this.#give(`${this.#prefix}:${bucket}`, amount, spec.capacity, spec.refillPerSecond, this.#now());
     } catch (err) {
       throw sbErrorFrom(err, 'SB_ERR_RATE_LIMIT_UNAVAILABLE', `redis: ${describeError(err)}`);
     }

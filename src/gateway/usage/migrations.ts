@@ -1,0 +1,73 @@
+// Numbered schema migrations for the usage tables, one list for both databases. Each sink records
+// what it applied in `schema_migrations` (component, version) and applies the missing ones in
+// order, each in its own transaction, at start. A migration is never edited once released: a
+// change is a new number. `component` lets other Switchboard tables share the table later.
+
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sqlite: readonly string[];
+  readonly postgres: readonly string[];
+}
+
+export const MIGRATIONS_COMPONENT = 'usage';
+
+export const MIGRATIONS_TABLE_SQL = {
+  sqlite: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    component TEXT NOT NULL, version INTEGER NOT NULL, name TEXT NOT NULL,
+    applied_at INTEGER NOT NULL, PRIMARY KEY (component, version))`,
+  postgres: `CREATE TABLE IF NOT EXISTS schema_migrations (
+    component text NOT NULL, version integer NOT NULL, name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))`,
+} as const;
+
+export const USAGE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'usage_records',
+    // SQLite keeps ts as integer ms (datetime(ts / 1000, 'unixepoch') reads it); PostgreSQL as
+    // timestamptz, which is what dashboards and psql users expect.
+    sqlite: [
+      `CREATE TABLE usage_records (
+        uid TEXT PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        key_name TEXT,
+        model TEXT NOT NULL,
+        variant TEXT,
+        backend TEXT,
+        status INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        ttft_ms REAL,
+        duration_ms REAL NOT NULL,
+        endpoint TEXT NOT NULL)`,
+      'CREATE INDEX usage_records_ts ON usage_records (ts)',
+    ],
+    postgres: [
+      `CREATE TABLE usage_records (
+        uid text PRIMARY KEY,
+        ts timestamptz NOT NULL,
+        request_id text NOT NULL,
+        key_name text,
+        model text NOT NULL,
+        variant text,
+        backend text,
+        status integer NOT NULL,
+        prompt_tokens integer NOT NULL,
+        completion_tokens integer NOT NULL,
+        ttft_ms double precision,
+        duration_ms double precision NOT NULL,
+        endpoint text NOT NULL)`,
+      'CREATE INDEX usage_records_ts ON usage_records (ts)',
+    ],
+  },
+];
+
+/** The migrations not yet applied, in order (throws if the list is not strictly increasing). */
+export function pending(migrations: readonly Migration[], applied: ReadonlySet<number>): Migration[] {
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i]!.version <= migrations[i - 1]!.version) throw new TypeError(`usage migrations out of order at version ${migrations[i]!.version}`);
+  }
+  return migrations.filter((m) => !applied.has(m.version));
+}

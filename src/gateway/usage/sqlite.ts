@@ -1,0 +1,148 @@
+// The default sink: a SQLite file (`usage.db` in the data directory) through better-sqlite3.
+// WAL mode lets `switchboard usage` read while the router writes; synchronous=NORMAL makes a
+// commit a write to the WAL without an fsync, which is durable across a process crash (the
+// spool's guarantee too) and costs well under a millisecond for a batch. better-sqlite3 is
+// synchronous: a 500-row batch blocks the event loop for about a millisecond, once per batch,
+// never per request.
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { describeError, isSwitchboardError, sbError, sbErrorFrom } from '../../core/index.js';
+import { MIGRATIONS_COMPONENT, MIGRATIONS_TABLE_SQL, pending, USAGE_MIGRATIONS, type Migration } from './migrations.js';
+import { mergeReport, reportSql } from './report-sql.js';
+import { fromSqlRow, rowValues, USAGE_COLUMNS, type StoredUsageRow, type UsageSqlRow } from './row.js';
+import type { UsageQuery, UsageRange, UsageReportRow, UsageSink } from './sink.js';
+
+export interface SqliteSinkOptions {
+  file: string;
+  /** false: only read an existing database (the report); never create or migrate it. */
+  migrate?: boolean;
+  /** For tests of the migration runner. */
+  migrations?: readonly Migration[];
+}
+
+// Rows per INSERT statement: 64 rows x 13 columns stays far below SQLite's variable limit, and a
+// multi-row statement saves the per-statement step overhead of one INSERT per row.
+const CHUNK = 64;
+
+function insertSql(rows: number): string {
+  const one = `(${USAGE_COLUMNS.map(() => '?').join(', ')})`;
+  return `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => one).join(', ')} ON CONFLICT (uid) DO NOTHING`;
+}
+
+const ms = (v: number): number => v;
+
+/** Applies the missing migrations, each in an IMMEDIATE transaction (one writer at a time). */
+export function migrateSqlite(db: Database.Database, migrations: readonly Migration[] = USAGE_MIGRATIONS): number[] {
+  db.exec(MIGRATIONS_TABLE_SQL.sqlite);
+  const applied: number[] = [];
+  for (;;) {
+    const done = new Set(
+      db.prepare('SELECT version FROM schema_migrations WHERE component = ?').pluck().all(MIGRATIONS_COMPONENT) as number[],
+    );
+    const next = pending(migrations, done)[0];
+    if (!next) return applied;
+    const apply = db.transaction(() => {
+      // re-checked inside the write lock: another process may have applied it meanwhile
+      if (db.prepare('SELECT 1 FROM schema_migrations WHERE component = ? AND version = ?').get(MIGRATIONS_COMPONENT, next.version)) return false;
+      for (const sql of next.sqlite) db.exec(sql);
+      db.prepare('INSERT INTO schema_migrations (component, version, name, applied_at) VALUES (?, ?, ?, ?)').run(MIGRATIONS_COMPONENT, next.version, next.name, Date.now());
+      return true;
+    });
+    if (apply.immediate()) applied.push(next.version);
+  }
+}
+
+export class SqliteSink implements UsageSink {
+  readonly kind = 'sqlite';
+  readonly target: string;
+  readonly #opts: SqliteSinkOptions;
+  #db: Database.Database | undefined;
+  #insertChunk: Database.Statement | undefined;
+  #insertOne: Database.Statement | undefined;
+
+  constructor(opts: SqliteSinkOptions) {
+    this.#opts = opts;
+    this.target = opts.file;
+  }
+
+  open(): Promise<void> {
+    if (this.#db) return Promise.resolve();
+    const { file } = this.#opts;
+    const migrate = this.#opts.migrate !== false;
+    if (!migrate && !existsSync(file)) {
+      return Promise.reject(sbError('SB_ERR_USAGE_DB', file, 'no usage database here (a router writes it in its --data-dir once it has served a request)'));
+    }
+    let db: Database.Database | undefined;
+    try {
+      if (migrate) mkdirSync(dirname(file), { recursive: true });
+      db = new Database(file, { fileMustExist: !migrate, timeout: 5000 });
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      if (migrate) migrateSqlite(db, this.#opts.migrations);
+      else if (!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'usage_records'").get()) {
+        throw sbError('SB_ERR_USAGE_DB', file, 'this database has no usage_records table');
+      }
+      this.#insertChunk = db.prepare(insertSql(CHUNK));
+      this.#insertOne = db.prepare(insertSql(1));
+      this.#db = db;
+      return Promise.resolve();
+    } catch (err) {
+      db?.close();
+      return Promise.reject(isSwitchboardError(err) ? err : sbErrorFrom(err, 'SB_ERR_USAGE_DB', file, describeError(err)));
+    }
+  }
+
+  #handle(): Database.Database {
+    if (!this.#db) throw sbError('SB_ERR_USAGE_DB', this.target, 'not open');
+    return this.#db;
+  }
+
+  write(rows: readonly StoredUsageRow[]): Promise<number> {
+    try {
+      const db = this.#handle();
+      const chunk = this.#insertChunk!;
+      const one = this.#insertOne!;
+      const inserted = db.transaction(() => {
+        let n = 0;
+        let i = 0;
+        for (; i + CHUNK <= rows.length; i += CHUNK) {
+          n += chunk.run(rows.slice(i, i + CHUNK).flatMap((r) => rowValues(r, ms))).changes;
+        }
+        for (; i < rows.length; i++) n += one.run(rowValues(rows[i]!, ms)).changes;
+        return n;
+      })();
+      return Promise.resolve(inserted);
+    } catch (err) {
+      return Promise.reject(sbErrorFrom(err, 'SB_ERR_USAGE_DB', this.target, describeError(err)));
+    }
+  }
+
+  read(range: UsageRange, limit = 1_000_000): Promise<StoredUsageRow[]> {
+    try {
+      const rows = this.#handle()
+        .prepare(`SELECT ${USAGE_COLUMNS.join(', ')} FROM usage_records WHERE ts >= ? AND ts < ? ORDER BY ts, uid LIMIT ?`)
+        .all(range.sinceMs, range.untilMs, limit) as UsageSqlRow[];
+      return Promise.resolve(rows.map((r) => fromSqlRow(r, Number(r.ts))));
+    } catch (err) {
+      return Promise.reject(sbErrorFrom(err, 'SB_ERR_USAGE_DB', this.target, describeError(err)));
+    }
+  }
+
+  report(q: UsageQuery): Promise<UsageReportRow[]> {
+    try {
+      const db = this.#handle();
+      const sql = reportSql('sqlite', q.by);
+      const run = (s: string): Record<string, unknown>[] => db.prepare(s).all(q.sinceMs, q.untilMs) as Record<string, unknown>[];
+      return Promise.resolve(mergeReport(q.by, run(sql.totals), run(sql.duration), run(sql.ttft)));
+    } catch (err) {
+      return Promise.reject(sbErrorFrom(err, 'SB_ERR_USAGE_DB', this.target, describeError(err)));
+    }
+  }
+
+  close(): Promise<void> {
+    this.#db?.close();
+    this.#db = undefined;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it, type TestContext } from 'node:test';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { openUsageSink, PostgresSink, SqliteSink, USAGE_MIGRATIONS, type Migration } from '../../src/gateway/usage/index.js';
+import { POSTGRES_URL, requirePostgres, uniqueName } from '../helpers/services.js';
+import { usageRow, usageSinkContract } from './usage-contract.js';
+
+function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'sb-usage-'));
+}
+
+/** A schema of its own for one test, dropped when it ends. */
+async function pgSchema(t: TestContext): Promise<string | undefined> {
+  if (!(await requirePostgres(t))) return undefined;
+  const schema = uniqueName('sbtest_usage');
+  t.after(async () => {
+    const c = new pg.Client({ connectionString: POSTGRES_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await c.end();
+  });
+  return schema;
+}
+
+usageSinkContract('sqlite', (t) => {
+  const file = join(tempDir(), 'usage.db');
+  void t;
+  return Promise.resolve({ sink: new SqliteSink({ file }), another: () => new SqliteSink({ file }) });
+});
+
+usageSinkContract('postgres', async (t) => {
+  const schema = await pgSchema(t);
+  if (!schema) return undefined;
+  return { sink: new PostgresSink({ url: POSTGRES_URL, schema }), another: () => new PostgresSink({ url: `${POSTGRES_URL}?schema=${schema}` }) };
+});
+
+const V2: Migration = {
+  version: 2,
+  name: 'add_note',
+  sqlite: ['ALTER TABLE usage_records ADD COLUMN note TEXT'],
+  postgres: ['ALTER TABLE usage_records ADD COLUMN note text'],
+};
+
+describe('usage migrations', () => {
+  it('sqlite: applied once; a new migration is applied once on an existing database', async () => {
+    const file = join(tempDir(), 'usage.db');
+    for (let i = 0; i < 3; i++) {
+      const s = new SqliteSink({ file });
+      await s.open();
+      await s.close();
+    }
+    const v2 = [...USAGE_MIGRATIONS, V2];
+    for (let i = 0; i < 2; i++) {
+      const s = new SqliteSink({ file, migrations: v2 });
+      await s.open();
+      await s.write([usageRow(i)]);
+      await s.close();
+    }
+    const db = new Database(file, { readonly: true });
+    try {
+      assert.deepEqual(db.prepare("SELECT version, name FROM schema_migrations WHERE component = 'usage' ORDER BY version").all(), [
+        { version: 1, name: 'usage_records' },
+        { version: 2, name: 'add_note' },
+      ]);
+      assert.equal((db.prepare('SELECT count(*) AS n FROM usage_records').get() as { n: number }).n, 2);
+      assert.ok((db.prepare('PRAGMA table_info(usage_records)').all() as { name: string }[]).some((c) => c.name === 'note'));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('postgres: applied once, also by several sinks opening at the same moment', async (t) => {
+    const schema = await pgSchema(t);
+    if (!schema) return;
+    const sinks = Array.from({ length: 4 }, () => new PostgresSink({ url: POSTGRES_URL, schema, migrations: [...USAGE_MIGRATIONS, V2] }));
+    t.after(() => Promise.all(sinks.map((s) => s.close())));
+    await Promise.all(sinks.map((s) => s.open()));
+    await sinks[0]!.open();
+    const c = new pg.Client({ connectionString: POSTGRES_URL });
+    await c.connect();
+    t.after(() => c.end());
+    const r = await c.query(`SELECT version, name FROM "${schema}".schema_migrations WHERE component = 'usage' ORDER BY version`);
+    assert.deepEqual(r.rows, [
+      { version: 1, name: 'usage_records' },
+      { version: 2, name: 'add_note' },
+    ]);
+    const cols = await c.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'usage_records'`, [schema]);
+    assert.ok(cols.rows.some((x: { column_name: string }) => x.column_name === 'note'));
+  });
+});
+
+describe('usage sink selection and read-only opening', () => {
+  it('picks SQLite in the data directory by default, PostgreSQL for postgres:// URLs', () => {
+    const dir = tempDir();
+    const s = openUsageSink({ dataDir: dir });
+    assert.equal(s.kind, 'sqlite');
+    assert.equal(s.target, join(dir, 'usage.db'));
+    assert.equal(openUsageSink({ url: 'sqlite:/tmp/x/u.db' }).target, '/tmp/x/u.db');
+    const p = openUsageSink({ url: 'postgres://u:secret@db.example:5432/sb?schema=usage' });
+    assert.equal(p.kind, 'postgres');
+    assert.ok(!p.target.includes('secret'), p.target);
+    assert.match(p.target, /schema usage/);
+    assert.throws(() => openUsageSink({ url: 'mysql://u:secret@db/x' }), (err: Error & { code?: string }) => err.code === 'SB_ERR_USAGE_DB' && !err.message.includes('secret'));
+    assert.throws(() => openUsageSink({ url: 'postgres://db/x?schema=a;drop' }), { code: 'SB_ERR_USAGE_DB' });
+  });
+
+  it('read-only: a missing SQLite file is an error and is not created', async () => {
+    const dir = tempDir();
+    const s = openUsageSink({ dataDir: dir, migrate: false });
+    await assert.rejects(s.open(), { code: 'SB_ERR_USAGE_DB', message: /no usage database/ });
+    assert.equal(existsSync(join(dir, 'usage.db')), false);
+  });
+
+  it('read-only: a PostgreSQL schema without the table is an error and is not migrated', async (t) => {
+    const schema = await pgSchema(t);
+    if (!schema) return;
+    const s = new PostgresSink({ url: POSTGRES_URL, schema, migrate: false });
+    t.after(() => s.close());
+    await assert.rejects(s.open(), { code: 'SB_ERR_USAGE_DB', message: /no usage_records table/ });
+  });
+
+  it('an unreachable PostgreSQL fails fast with SB_ERR_USAGE_DB and no password in the message', async (t) => {
+    const s = new PostgresSink({ url: 'postgres://sb:hunter2@127.0.0.1:1/x' });
+    t.after(() => s.close());
+    await assert.rejects(s.open(), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'SB_ERR_USAGE_DB');
+      assert.ok(!err.message.includes('hunter2'), err.message);
+      assert.match(err.message, /ECONNREFUSED/);
+      return true;
+    });
+  });
+});
