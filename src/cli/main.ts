@@ -21,7 +21,6 @@ const COMMANDS: Record<string, CommandEntry> = {
   services: { summary: 'Register, unregister, list and check services in a registry (register_service.py)', load: () => import('./commands/services.js') },
   sim: { summary: 'Run a simulated OpenAI-compatible engine (batching, KV and prefix cache, vLLM metrics, fault injection)', load: () => import('./commands/sim.js') },
   usage: { summary: 'Report requests, errors, tokens and latency per API key and model from the usage records', load: () => import('./commands/usage.js') },
-  usage: { summary: 'Report requests, errors, tokens and latency per API key and model from the usage records', load: () => import('./commands/usage.js') },
 };
 
 const ALIASES: Record<string, string> = { 'registry-client': 'services' };

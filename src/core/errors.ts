@@ -70,10 +70,6 @@ export const ERRORS = {
   SB_ERR_USAGE_DB: def(503, 'service_unavailable', (target: string, detail: string) => `Usage database ${target}: ${detail}`),
   SB_ERR_USAGE_SPOOL: def(500, 'internal_error', (path: string, detail: string) => `Usage spool ${path}: ${detail}`),
 
-  // ---- usage records (router): never on the wire; in logs, /health and the CLI
-  SB_ERR_USAGE_DB: def(503, 'service_unavailable', (target: string, detail: string) => `Usage database ${target}: ${detail}`),
-  SB_ERR_USAGE_SPOOL: def(500, 'internal_error', (path: string, detail: string) => `Usage spool ${path}: ${detail}`),
-
   // ---- simulated engine (`switchboard sim`): OpenAI envelope, as vLLM / llama.cpp answer
   SB_ERR_ENGINE_MODEL_NOT_FOUND: def(404, 'invalid_request_error', (model: string) => `The model '${model}' does not exist`),
   SB_ERR_ENGINE_LOADING: def(503, 'service_unavailable', () => 'Loading model'),
