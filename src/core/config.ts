@@ -51,6 +51,16 @@ export function mergeLayers(layers: readonly ConfigLayer[]): Record<string, unkn
 }
 
 function sourceOf(layers: readonly ConfigLayer[], path: readonly PropertyKey[]): string {
+  // a missing key belongs to the layer that holds its parent table (a file's [backend])
+  for (let n = path.length; n > 0; n--) {
+    const found = layerHolding(layers, path.slice(0, n));
+    if (found) return found;
+  }
+  // a required key nobody gave: the config file is where it was expected
+  return layers.find((l) => l.source.startsWith('config file'))?.source ?? layers.at(-1)?.source ?? 'configuration';
+}
+
+function layerHolding(layers: readonly ConfigLayer[], path: readonly PropertyKey[]): string | undefined {
   for (let i = layers.length - 1; i >= 0; i--) {
     let cur: unknown = layers[i]!.values;
     let found = true;
@@ -63,7 +73,7 @@ function sourceOf(layers: readonly ConfigLayer[], path: readonly PropertyKey[]):
     }
     if (found) return layers[i]!.source;
   }
-  return layers.at(-1)?.source ?? 'configuration';
+  return undefined;
 }
 
 function levenshtein(a: string, b: string): number {
