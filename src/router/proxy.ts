@@ -168,13 +168,13 @@ class Run {
   }
 
   /** Tries the next backend, or answers with the last error when there is none or retrying is not allowed. */
-  next(failure: SwitchboardError | undefined): void {
+  next(failure: SwitchboardError | undefined, budgetTaken = false): void {
     const { ex, proxy } = this;
     if (failure) this.#lastError = failure;
     if (ex.clientGone) return this.finish();
     if (this.#attempt > 0) {
       if (this.#attempt >= proxy.config.retries.attempts || this.#timer === undefined) return this.#fail();
-      if (!proxy.budget.tryRetry()) {
+      if (!budgetTaken && !proxy.budget.tryRetry()) {
         proxy.log.warn({ requestId: ex.requestId }, 'retry budget spent; not retrying');
         return this.#fail();
       }
@@ -189,9 +189,17 @@ class Run {
     this.#attempt++;
     ex.tried.add(b);
     ex.backend = b;
-    const up = new Upstream(this, b, this.#attempt < proxy.config.retries.attempts);
+    const up = new Upstream(this, b);
     this.#current = up;
     up.start();
+  }
+
+  /** Whether a failed response may be dropped for another attempt: attempts, time and budget left, and another backend to try. */
+  retryWorthIt(): boolean {
+    const { ex, proxy } = this;
+    if (this.#attempt >= proxy.config.retries.attempts || this.#timer === undefined) return false;
+    if (proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried).length === 0) return false;
+    return proxy.budget.tryRetry();
   }
 
   #fail(): void {
@@ -240,7 +248,6 @@ class Upstream implements Dispatcher.DispatchHandler {
   constructor(
     readonly run: Run,
     readonly backend: Backend,
-    readonly mayRetry: boolean,
   ) {}
 
   start(): void {
@@ -286,7 +293,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     const now = proxy.clock.monotonic();
     proxy.metrics.upstreamLatency.labels(b.name).observe((now - this.#sentMono) / 1000);
     if (statusCode >= 500) {
-      if (this.mayRetry && statusCode !== 501 && statusCode !== 505) {
+      if (statusCode !== 501 && statusCode !== 505 && this.run.retryWorthIt()) {
         proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
         controller.abort(new RetryAbort(`status ${statusCode}`));
         return;
@@ -408,7 +415,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     const { proxy, ex } = this.run;
     this.#release();
     if (err instanceof RetryAbort) {
-      this.run.next(errorFor('status_5xx'));
+      this.run.next(errorFor('status_5xx'), true);
       return;
     }
     if (err instanceof ClientGone || ex.clientGone) {
