@@ -1,7 +1,7 @@
 // The registry's REST API, InfiniLM-SVC compatible (reference §1.3): same paths, status codes,
 // response keys and messages; compact JSON. Errors are `{"error": "<message>", "code": "SB_ERR_..."}`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseJson, readBody, RouteTable, sbError, type Clock, type Logger } from '../core/index.js';
+import { isSwitchboardError, parseJson, readBody, RouteTable, sbError, type Clock, type Logger } from '../core/index.js';
 import type { RegistryConfig } from './config.js';
 import type { ChangeFeed } from './feed.js';
 import type { RegistryMetrics } from './metrics.js';
@@ -61,8 +61,21 @@ async function getOne(x: Exchange, name: string): Promise<void> {
   reply(x, 200, toWire(s, now(x)));
 }
 
+/**
+ * The original looked the service up before reading the body, so an unknown service is a 404
+ * even when the body is bad too. Checked only once the body failed, so a good request pays nothing.
+ */
+async function unknownFirst<T>(x: Exchange, name: string, parse: () => Promise<T> | T): Promise<T> {
+  try {
+    return await parse();
+  } catch (err) {
+    if (isSwitchboardError(err) && err.statusCode === 400 && !(await x.deps.store.get(name))) throw sbError('SB_ERR_SERVICE_NOT_FOUND', name);
+    throw err;
+  }
+}
+
 async function update(x: Exchange, name: string): Promise<void> {
-  const patch = parseUpdate(await jsonBody(x));
+  const patch = await unknownFirst(x, name, async () => parseUpdate(await jsonBody(x)));
   const s = await x.deps.store.update(name, patch, now(x));
   if (!s) throw sbError('SB_ERR_SERVICE_NOT_FOUND', name);
   x.deps.log.info({ service: name, fields: Object.keys(patch) }, `updated service ${name}`);
@@ -86,7 +99,7 @@ async function heartbeat(x: Exchange, name: string): Promise<void> {
   } catch {
     body = undefined;
   }
-  const input = parseHeartbeat(body);
+  const input = await unknownFirst(x, name, () => parseHeartbeat(body));
   if (!(await x.deps.store.heartbeat(name, input, now(x)))) {
     x.deps.metrics.heartbeatUnknown.inc();
     throw sbError('SB_ERR_SERVICE_NOT_FOUND', name);

@@ -136,6 +136,10 @@ describe('registry API: InfiniLM-SVC wire compatibility', () => {
       assert.equal(res.status, 404, `${method} ${path}`);
       assert.deepEqual(res.body, { error: "Service 'ghost' not found", code: 'SB_ERR_SERVICE_NOT_FOUND' });
     }
+    // as in the original, the lookup comes first: an unknown service with a bad body is still a 404
+    assert.equal((await call('PUT', `${url}/services/ghost`, '{bad json')).status, 404);
+    assert.equal((await call('PUT', `${url}/services/ghost`, { port: 'x' })).status, 404);
+    assert.equal((await call('POST', `${url}/services/ghost/heartbeat`, { status: 42 })).status, 404);
     const unknownRoute = await call<{ code: string }>('GET', `${url}/nope`);
     assert.equal(unknownRoute.status, 404);
     assert.equal(unknownRoute.body.code, 'SB_ERR_NOT_FOUND');
@@ -185,6 +189,9 @@ describe('registry API: InfiniLM-SVC wire compatibility', () => {
     }
     const s = (await call<ServiceRecord>('GET', `${url}/services/svc`)).body;
     assert.ok(s.last_heartbeat > reg.last_heartbeat, 'the heartbeat refreshed last_heartbeat');
+    const bad = await call<{ error: string }>('POST', `${url}/services/svc/heartbeat`, { status: 42 });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error, /^Invalid field 'status'/);
     assert.equal((await call('POST', `${url}/services/svc/heartbeat`, { status: 'draining' })).status, 200);
     const drained = (await call<ServiceRecord>('GET', `${url}/services/svc`)).body;
     assert.equal(drained.status, 'draining');
