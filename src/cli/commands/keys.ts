@@ -1,5 +1,5 @@
 import { sbError } from '../../core/index.js';
-import { createKeyInFile, readKeysFile, revokeKeyInFile, type KeyEntry } from '../../gateway/index.js';
+import { createKeyInFile, readKeysFile, revokeKeyInFile, type KeyEntry } from '../../gateway/keys-file.js';
 import type { CommandContext, CommandSpec } from '../command.js';
 import { boolFlag, intFlag, listFlag, stringFlag } from '../flags.js';
 
