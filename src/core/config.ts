@@ -115,7 +115,9 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
       else if (d?.in) cur = d.in;
       else break;
     }
-    const shape = (cur as { shape?: Record<string, unknown> }).shape;
+    // a (discriminated) union of objects: the keys of all its options
+    const options = (cur as { _zod?: { def?: { options?: unknown[] } } })._zod?.def?.options;
+    const shape = (cur as { shape?: Record<string, unknown> }).shape ?? (options ? (Object.assign({}, ...options.map((o) => (o as { shape?: object }).shape ?? {})) as Record<string, unknown>) : undefined);
     if (!shape) return [];
     if (k === null) return Object.keys(shape);
     cur = shape[String(k)];
