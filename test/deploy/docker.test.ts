@@ -256,7 +256,7 @@ describe('compose.yaml', () => {
   });
 
   it('docker compose config accepts it (where a compose tool is installed)', (t) => {
-    const env = { ...process.env, SWITCHBOARD_TOKEN: 'test-token' };
+    const env = { ...process.env, SWITCHBOARD_TOKEN: 'test-token', SWITCHBOARD_ADMIN_TOKEN: 'test-admin-token' };
     const file = join(composeDir, 'compose.yaml');
     const tools: [string, string[]][] = [
       ['docker', ['compose', '-f', file, 'config', '-q']],

@@ -4,10 +4,11 @@
 // whose every query is valid PromQL (promtool again) over the contract's metric names only.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
+import { packageRoot } from '../../src/core/index.js';
 import { requireTool, toolPath } from '../helpers/services.js';
 import { baseMetric, DEPLOY, isKnownSeries, loadYamlDocuments, promqlMetricNames, readDeploy, ROUTER_METRICS } from './contract.js';
 
@@ -187,5 +188,43 @@ describe('Grafana dashboard', () => {
     ];
     for (const [what, re] of want) assert.match(text, re, what);
     assert.ok(dashboard.panels.some((p) => p.type === 'row' && p.repeat === 'model'), 'a row repeated per model');
+  });
+});
+
+describe('docs/operations.md, "Monitoring and alerts"', () => {
+  const doc = readFileSync(join(packageRoot(), 'docs', 'operations.md'), 'utf8');
+  const section = doc.slice(doc.indexOf('## Monitoring and alerts'));
+
+  it('its PromQL examples are valid and use only contract metrics', (t) => {
+    const queries = [...section.matchAll(/```promql\n([\s\S]*?)```/g)].flatMap((m) => m[1]!.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')));
+    assert.ok(queries.length >= 8);
+    for (const q of queries) for (const n of promqlMetricNames(q)) assert.ok(isKnownSeries(n), `${q}: ${n}`);
+    if (!requireTool(t, 'promtool')) return;
+    const dir = scratch(t);
+    writeFileSync(join(dir, 'doc-rules.json'), JSON.stringify({ groups: [{ name: 'doc', rules: queries.map((expr, i) => ({ record: `doc:q${i}`, expr })) }] }));
+    const r = promtool(['check', 'rules', 'doc-rules.json'], dir);
+    assert.ok(r.ok, r.output);
+  });
+
+  it('its alert table names every rule, with the rule\'s own expression where it quotes one', () => {
+    for (const rule of rules) {
+      const row = section.split('\n').find((l) => l.startsWith(`| \`${rule.alert}\``));
+      assert.ok(row, `the table has ${rule.alert}`);
+      const cells = row.split(/(?<!\\)\|/).map((c) => c.trim());
+      const quoted = /^`(.*)`$/.exec(cells[2]!)?.[1]?.replace(/\\\|/g, '|');
+      if (quoted !== undefined) assert.equal(quoted, rule.expr, `${rule.alert} expression in the docs`);
+      assert.equal(cells[3], rule.for, `${rule.alert} for`);
+      assert.equal(cells[4], rule.labels?.severity, `${rule.alert} severity`);
+    }
+  });
+
+  it('its promtool commands run as written from the repository root', (t) => {
+    if (!requireTool(t, 'promtool')) return;
+    const commands = [...section.matchAll(/^promtool ([^\n#]+?)\s*(?:#.*)?$/gm)].map((m) => m[1]!.split(/\s+/));
+    assert.equal(commands.length, 3);
+    for (const args of commands) {
+      const r = promtool(args, packageRoot());
+      assert.ok(r.ok, `promtool ${args.join(' ')}:\n${r.output}`);
+    }
   });
 });
