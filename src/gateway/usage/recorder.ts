@@ -2,8 +2,8 @@
 // I/O, no promise); a background flusher moves the buffer to the sink in batches, one
 // transaction each. "Nothing lost": when the sink fails, rows go to the spool file; the flusher
 // retries with exponential back-off and, when the sink answers again, drains the spool first,
-// in order, then deletes it. While the spool holds rows, new rows are appended behind them,
-// so the database receives rows in the order they were recorded. Only a full spool (or a full
+// in order, then deletes it. While the spool cannot be drained new rows are appended behind
+// it, and while it drains they wait, so the database receives rows in the order recorded. Only a full spool (or a full
 // disk) loses rows, and then it is counted in `dropped` and logged once.
 //
 // Invariants: one flush cycle runs at a time (a promise chain); a row gets its uid when it
@@ -44,6 +44,7 @@ export interface UsageRecorderStatus {
   target: string;
   /** `spooling`: the sink failed or the spool still holds rows. */
   state: 'ok' | 'spooling';
+  /** Rows in memory: the buffer plus the batch being written. */
   buffered: number;
   spooledRows: number;
   spoolBytes: number;
@@ -92,6 +93,9 @@ class Recorder implements UsageRecorder {
   #timer: TimerHandle | undefined;
   #closed = false;
   #closing: Promise<void> | undefined;
+  #rerun = false;
+  /** Rows of the batch being written (still only in memory). */
+  #inflight = 0;
 
   #opened = false;
   #healthy = true;
@@ -160,7 +164,7 @@ class Recorder implements UsageRecorder {
       sink: this.#sink.kind,
       target: this.#sink.target,
       state: this.#healthy && this.#spool.rows === 0 ? 'ok' : 'spooling',
-      buffered: this.#buffer.length,
+      buffered: this.#buffer.length + this.#inflight,
       spooledRows: this.#spool.rows,
       spoolBytes: this.#spool.bytes,
       dropped: this.#dropped,
@@ -181,26 +185,44 @@ class Recorder implements UsageRecorder {
   }
 
   #kick(): void {
-    if (this.#queued > 0 && this.#buffer.length < this.#maxBuffered) return;
+    if (this.#queued > 0) {
+      // a cycle is running: it may be past its last look at the buffer, so ask for another
+      this.#rerun = true;
+      if (this.#buffer.length < this.#maxBuffered) return;
+    }
     // off the caller's stack: record() stays a push
     this.#clock.setTimeout(() => {
-      if (this.#buffer.length >= this.#maxBuffered && this.#queued > 0) void this.#spillBuffer();
-      else if (this.#queued === 0) void this.#enqueue(false);
+      if (this.#queued === 0) void this.#enqueue(false);
+      else if (this.#buffer.length >= this.#maxBuffered) void this.#spillBuffer();
     }, 0);
   }
 
   #enqueue(force: boolean, final = false): Promise<void> {
     this.#queued++;
-    const run = this.#chain.then(() => this.#cycle(force, final)).finally(() => this.#queued--);
+    const run = this.#chain
+      .then(() => this.#cycle(force, final))
+      .finally(() => {
+        this.#queued--;
+        if (this.#rerun && this.#queued === 0) {
+          this.#rerun = false;
+          if (!this.#closed && this.#buffer.length >= this.#batchSize) void this.#enqueue(false);
+        }
+      });
     this.#chain = run.catch((err: unknown) => this.#log.error({ err: describeError(err) }, 'usage flush cycle failed'));
     return this.#chain;
   }
 
   // ---- the flush cycle
 
-  #take(): StoredUsageRow[] {
-    const rows = this.#buffer;
-    this.#buffer = [];
+  /** Up to max rows off the head of the buffer, each given its uid. */
+  #take(max = Infinity): StoredUsageRow[] {
+    let rows: UsageRow[];
+    if (this.#buffer.length <= max) {
+      rows = this.#buffer;
+      this.#buffer = [];
+    } else {
+      rows = this.#buffer.splice(0, max);
+    }
     return rows.map((r) => toStored(r, this.#uid()));
   }
 
@@ -209,29 +231,37 @@ class Recorder implements UsageRecorder {
   }
 
   async #cycle(force: boolean, final: boolean): Promise<void> {
-    let pending: StoredUsageRow[] = [];
     for (;;) {
-      if (pending.length === 0 && this.#buffer.length > 0) pending = this.#take();
       if (this.#spool.rows > 0) {
-        // behind the spool, in order
-        if (pending.length > 0) await this.#toSpool(pending.splice(0));
-        if (final || !this.#canTry(force)) return;
+        // The spool goes first. While it cannot be drained, new rows queue behind it on disk;
+        // while it drains they wait in memory (spilled at maxBufferedRows), so a full spool
+        // does not drop rows once the database is back.
+        if (final || !this.#canTry(force)) {
+          if (this.#buffer.length > 0) await this.#toSpool(this.#take());
+          return;
+        }
         const batch = await this.#spool.read(this.#batchSize);
         if (batch.corrupt > 0) this.#log.warn({ spool: this.#spool.path, lines: batch.corrupt }, 'usage spool: skipped lines that are not usage rows (torn write)');
-        if (batch.rows.length > 0 && !(await this.#write(batch.rows))) return;
+        if (batch.rows.length > 0 && !(await this.#write(batch.rows))) {
+          force = false;
+          continue;
+        }
         await this.#spool.advance(batch);
         if (this.#spool.rows === 0) this.#log.info({ sink: this.#sink.target, written: this.#written }, 'usage spool drained into the database');
         continue;
       }
-      if (pending.length === 0) return;
+      if (this.#buffer.length === 0) return;
       if (!this.#canTry(force)) {
-        await this.#toSpool(pending.splice(0));
+        await this.#toSpool(this.#take());
         return;
       }
-      const batch = pending.splice(0, this.#batchSize);
-      if (!(await this.#write(batch))) {
+      const batch = this.#take(this.#batchSize);
+      this.#inflight = batch.length;
+      const ok = await this.#write(batch);
+      this.#inflight = 0;
+      if (!ok) {
         force = false;
-        await this.#toSpool(batch.concat(pending.splice(0)));
+        await this.#toSpool(batch);
       }
     }
   }

@@ -243,8 +243,11 @@ export class UsageSpool {
   advance(batch: SpoolBatch): Promise<void> {
     return this.#serial(async () => {
       this.#readOffset = Math.max(this.#readOffset, batch.end);
-      this.#rows = Math.max(0, this.#rows - batch.rows.length - batch.corrupt);
-      if (this.#readOffset < this.#bytes) return;
+      if (this.#readOffset < this.#bytes) {
+        this.#rows = Math.max(1, this.#rows - batch.rows.length - batch.corrupt);
+        return;
+      }
+      // rows stays above zero until the file is gone: "no rows" means "no spool file"
       await this.#append?.close();
       this.#append = undefined;
       await unlink(this.path).catch((err: NodeJS.ErrnoException) => {
