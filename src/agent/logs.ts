@@ -3,7 +3,7 @@
 // when one passes maxBytes, and at most maxFiles kept per engine (oldest removed). The
 // original babysitters re-logged engine lines into their own log; a crash loop then buried
 // everything else, and nothing bounded the disk.
-import { createWriteStream, mkdirSync, readdirSync, statSync, unlinkSync, existsSync, type WriteStream } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Clock } from '../core/index.js';
@@ -104,7 +104,8 @@ export class EngineLog {
     for (let n = 1; existsSync(path); n++) path = `${base}-${n}.log`;
     this.#path = path;
     this.#bytes = 0;
-    const out = createWriteStream(path, { flags: 'a' });
+    // opened now, not on the next tick, so that pruning sees every file this engine has
+    const out = createWriteStream(path, { fd: openSync(path, 'a') });
     out.on('error', () => undefined);
     out.on('drain', () => {
       for (const s of this.#paused) s.resume();
