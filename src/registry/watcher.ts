@@ -3,6 +3,7 @@
 // which answers the plain list), polling `/services` every pollIntervalMs. While the registry is
 // unreachable the watcher reports it and retries with jittered back-off; it never tells the
 // consumer to forget what it has (static stability is the consumer's to keep).
+import { StringDecoder } from 'node:string_decoder';
 import { request } from 'undici';
 import { backoffDelay, describeError, silentLogger, SseParser, systemClock, systemRandom, type Clock, type Logger, type Random } from '../core/index.js';
 import type { ServiceLoad, ServiceRecord } from './record.js';
@@ -105,8 +106,9 @@ export function watchRegistry(opts: WatchOptions, handlers: WatchHandlers): Watc
     }
     setState({ connected: true, mode: 'watch' });
     const parser = new SseParser((ev) => onEvent(ev.event, ev.data, ev.id));
-    res.body.setEncoding('utf8');
-    for await (const chunk of res.body) parser.push(chunk as string);
+    // undici's body yields Buffers whatever setEncoding says; decode across chunk boundaries
+    const decoder = new StringDecoder('utf8');
+    for await (const chunk of res.body) parser.push(typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer));
     return 'ended';
   };
 

@@ -37,10 +37,14 @@ export class MemoryStore implements RegistryStore {
   constructor(opts: MemoryStoreOptions) {
     this.#opts = opts;
     this.#log = opts.logger ?? silentLogger;
+    // Each start moves the change index past anything an earlier run (or a lagging snapshot of
+    // it) can have handed out, so a watcher resuming with an old Last-Event-ID or ?index= is told
+    // to start over from a snapshot instead of being told that it missed nothing.
+    this.#index = Date.now();
     if (opts.dataDir) {
       const snap = loadSnapshot(opts.dataDir, this.#log);
       if (snap) {
-        this.#index = snap.index;
+        this.#index = Math.max(snap.index + 1, this.#index);
         for (const s of snap.services) this.#entries.set(s.name, { service: s, lapsed: false });
       }
     }
