@@ -14,7 +14,7 @@ import { requireTool } from '../helpers/services.js';
 import { chat, sleep, startBackend, startRouter } from './helpers.js';
 
 async function startRegistry(t: TestContext, port = 0): Promise<{ url: string; close(): Promise<void> }> {
-  const reg = await buildRegistry(registryConfigSchema.parse({ port, probes: false }) as never);
+  const reg = await buildRegistry(registryConfigSchema.parse({ port, probes: false }));
   t.after(() => reg.close());
   const url = await reg.listen();
   return { url, close: () => reg.close() };
