@@ -70,17 +70,33 @@ async function listen(t: TestContext, server: Server): Promise<string> {
 
 describe('Dockerfile', () => {
   const ins = dockerfile();
-  const [build, runtime] = stages(ins);
+  const all = stages(ins);
+  const named = (n: string): Instruction[] => all.find((s) => new RegExp(`\\sAS\\s+${n}$`, 'i').test(s[0]!.args))!;
+  const build = named('build');
+  const deps = named('deps');
+  const runtime = all[all.length - 1];
+  const runs = (s: Instruction[]): string => s.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
 
-  it('builds on node:20-slim in two stages: npm ci and tsc, then production dependencies only', () => {
-    assert.equal(stages(ins).length, 2);
-    for (const s of stages(ins)) assert.match(s[0]!.args, /^node:20-slim(\s|$)/);
-    const runs = (s: Instruction[]): string => s.filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
-    assert.match(runs(build!), /npm ci/);
-    assert.match(runs(build!), /tsc -p tsconfig\.json|npm run build/);
-    assert.match(runs(runtime!), /npm ci --omit=dev/);
-    // `prepare` compiles, which would fail before the sources are copied
-    for (const s of [build!, runtime!]) assert.match(runs(s), /npm ci[^\n]*--ignore-scripts/);
+  it('builds on node:20-slim: tsc in one stage, production dependencies in another, a slim runtime', () => {
+    assert.equal(all.length, 3);
+    for (const s of all) assert.match(s[0]!.args, /^node:20-slim(\s|$)/);
+    assert.match(runs(build), /npm ci --ignore-scripts/);
+    assert.match(runs(build), /tsc -p tsconfig\.json|npm run build/);
+    assert.match(runs(deps), /npm ci --omit=dev/);
+    assert.equal(runs(runtime!), runs(runtime!).replace(/npm (ci|install)/, ''), 'the runtime stage installs nothing itself');
+    const fromDeps = runtime!.filter((i) => i.op === 'COPY' && i.args.startsWith('--from=deps'));
+    assert.ok(fromDeps.some((i) => /node_modules/.test(i.args)), 'the runtime takes node_modules from the deps stage');
+  });
+
+  it('native dependencies get their install scripts, and the package\'s own prepare (tsc) never runs without tsc', () => {
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; scripts: Record<string, string> };
+    const native = Object.keys(pkg.dependencies).filter((d) => existsSync(join(ROOT, 'node_modules', d, 'binding.gyp')));
+    const prodInstall = runs(deps);
+    if (native.length > 0) {
+      assert.doesNotMatch(prodInstall, /npm ci[^\n]*--ignore-scripts/, `${native.join(', ')} must build: install scripts stay on`);
+      assert.match(prodInstall, /apt-get install[^\n]*g\+\+/, 'a compiler for native addons without a prebuilt binary');
+    }
+    if (pkg.scripts.prepare) assert.match(prodInstall, /npm pkg delete scripts\.prepare[\s\S]*npm ci/);
   });
 
   it('runs as a non-root user, with switchboard as the entrypoint', () => {
