@@ -43,12 +43,6 @@ async function distModule<T>(t: TestContext, rel: string): Promise<T | null> {
   return (await import(pathToFileURL(file).href)) as T;
 }
 
-function scratch(t: TestContext): string {
-  const dir = mkdtempSync(join(tmpdir(), 'sb-deploy-live-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
-
 describe('the process contract on real processes', () => {
   it('registry: its probe paths answer 200 and its metrics are declared', async (t) => {
     const registry = spawnSwitchboard(t, ['registry', '--port', '0', '--no-probes']);
@@ -82,7 +76,8 @@ describe('the process contract on real processes', () => {
 
   it('agent: /health answers on the engine port + 1 for a node TOML like the shipped ones', async (t) => {
     if (!(await commandFlags('agent'))) return t.skip('switchboard agent does not exist in this tree yet');
-    const dir = scratch(t);
+    // removed only after the agent has stopped (it writes engine logs there until then)
+    const dir = mkdtempSync(join(tmpdir(), 'sb-deploy-agent-'));
     const port = await freePort();
     const node = readFileSync(join(DEPLOY, 'docker', 'node-a.toml'), 'utf8')
       .replace(/^host = .*$/m, 'host = "127.0.0.1"')
@@ -92,7 +87,10 @@ describe('the process contract on real processes', () => {
     writeFileSync(join(dir, 'node.toml'), node);
     // SIGTERM, not the helper's SIGKILL: the agent stops its engine itself on the way out.
     const agent = spawnSwitchboard(t, ['agent', '--config', join(dir, 'node.toml')], { cwd: dir, noAutoStop: true });
-    t.after(() => agent.stop('SIGTERM', 15_000).then(() => undefined));
+    t.after(async () => {
+      await agent.stop('SIGTERM', 15_000);
+      rmSync(dir, { recursive: true, force: true });
+    });
     await eventually(async () => (await get(`http://127.0.0.1:${port + 1}${PROCESSES.agent.liveness}`).catch(() => ({ status: 0 }))).status === 200, 30_000, 200);
   });
 
