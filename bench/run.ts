@@ -7,6 +7,7 @@ interface BenchModule {
 
 const BENCHES: { name: string; load: () => Promise<BenchModule> }[] = [
   { name: 'registry', load: () => import('./registry.js') },
+  { name: 'router', load: () => import('./router.js') },
 ];
 
 async function main(argv: string[]): Promise<number> {

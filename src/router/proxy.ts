@@ -20,6 +20,8 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 const DONE = Buffer.from('data: [DONE]');
 const DATA = Buffer.from('data:');
 const USAGE = Buffer.from('"usage":{');
+const PROMPT_TOKENS = /"prompt_tokens":\s*(\d+)/;
+const COMPLETION_TOKENS = /"completion_tokens":\s*(\d+)/;
 /** Non-streamed bodies up to this size are kept to read `usage` from; larger ones are not. */
 const USAGE_BODY_LIMIT = 256 * 1024;
 
@@ -238,7 +240,9 @@ class Upstream implements Dispatcher.DispatchHandler {
   #sse = false;
   #sawDone = false;
   #chunks = 0;
-  #events = 0;
+  #last: Buffer | undefined;
+  #prev: Buffer | undefined;
+  #corked = false;
   #firstChunkMono = 0;
   #lastChunkMono = 0;
   #sentMono = 0;
@@ -337,21 +341,39 @@ class Upstream implements Dispatcher.DispatchHandler {
       if (this.#keptBytes > USAGE_BODY_LIMIT) this.#kept = undefined;
       else this.#kept.push(chunk);
     }
+    // chunks parsed from one upstream read go out in one write: cork now, uncork after this tick
+    if (!this.#corked) {
+      this.#corked = true;
+      ex.res.cork();
+      process.nextTick(this.#uncork);
+    }
     if (!ex.res.write(chunk)) {
       controller.pause();
       ex.res.once('drain', () => controller.resume());
     }
   }
 
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.run.ex.res.uncork();
+  };
+
+  /**
+   * O(1) per chunk: the tap only remembers the last two chunks; [DONE] and the final usage object
+   * are looked for in them when the stream ends (engines send both in the last events).
+   */
   #tapSse(chunk: Buffer): void {
-    let i = chunk.indexOf(DATA);
-    while (i !== -1) {
-      this.#events++;
-      i = chunk.indexOf(DATA, i + 5);
+    this.#prev = this.#last;
+    this.#last = chunk;
+  }
+
+  #endOfStream(): void {
+    for (const c of [this.#prev, this.#last]) {
+      if (!c) continue;
+      if (c.includes(DONE)) this.#sawDone = true;
+      const u = c.indexOf(USAGE);
+      if (u !== -1) this.#readStreamUsage(c, u);
     }
-    if (!this.#sawDone && chunk.includes(DONE)) this.#sawDone = true;
-    const u = chunk.indexOf(USAGE);
-    if (u !== -1) this.#readStreamUsage(chunk, u);
   }
 
   /** The usage object of the final chunk (stream_options.include_usage), when a backend sends it. */
@@ -367,7 +389,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     }
   }
 
-  #setUsage(u: { prompt_tokens?: number; completion_tokens?: number }): void {
+  #setUsage(u: { prompt_tokens?: number | undefined; completion_tokens?: number | undefined }): void {
     const ex = this.run.ex;
     if (typeof u.prompt_tokens === 'number') ex.promptTokens = u.prompt_tokens;
     if (typeof u.completion_tokens === 'number') ex.completionTokens = u.completion_tokens;
@@ -380,7 +402,9 @@ class Upstream implements Dispatcher.DispatchHandler {
     const seconds = (proxy.clock.monotonic() - this.#sentMono) / 1000;
     b.recordResponseTime(seconds);
     if (this.#sse) {
-      if (ex.completionTokens === 0) ex.completionTokens = Math.max(0, this.#events - (this.#sawDone ? 2 : 1));
+      this.#endOfStream();
+      // without a usage object: about one token per content chunk (role and [DONE] chunks aside)
+      if (ex.completionTokens === 0) ex.completionTokens = Math.max(0, this.#chunks - (this.#sawDone ? 2 : 1));
       if (this.#chunks > 1 && ex.completionTokens > 1) {
         proxy.metrics.tpot.labels(ex.modelLabel).observe((this.#lastChunkMono - this.#firstChunkMono) / 1000 / (ex.completionTokens - 1));
       }
@@ -389,11 +413,14 @@ class Upstream implements Dispatcher.DispatchHandler {
         return;
       }
     } else if (this.#kept && this.#kept.length > 0) {
-      try {
-        const body = JSON.parse(Buffer.concat(this.#kept).toString('utf8')) as { usage?: { prompt_tokens?: number; completion_tokens?: number } };
-        if (body.usage) this.#setUsage(body.usage);
-      } catch {
-        // not JSON after all: no usage
+      // read the two counts after "usage":{ without parsing the whole body
+      const body = this.#kept.length === 1 ? this.#kept[0]! : Buffer.concat(this.#kept);
+      const at = body.indexOf(USAGE);
+      if (at !== -1) {
+        const text = body.toString('latin1', at, Math.min(body.length, at + 400));
+        const p = PROMPT_TOKENS.exec(text);
+        const c = COMPLETION_TOKENS.exec(text);
+        this.#setUsage({ prompt_tokens: p ? Number(p[1]) : undefined, completion_tokens: c ? Number(c[1]) : undefined });
       }
     }
     ex.res.end();
