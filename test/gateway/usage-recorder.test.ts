@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
-import { createLogger, MetricsRegistry, type Logger } from '../../src/core/index.js';
+import { createLogger, MetricsRegistry, seededRandom, type Logger } from '../../src/core/index.js';
 import {
   createUsageRecorder,
   PostgresSink,
@@ -310,5 +310,38 @@ describe('usage recorder: nothing lost while the database is away', () => {
     r.record(row(1));
     await r.flush();
     assert.equal(r.status().written, 1);
+  });
+
+  it('retries with exponential back-off, not on every tick, and needs no flush() to recover', async (t) => {
+    const dir = tempDir();
+    const attempts: number[] = [];
+    let up = false;
+    const real = new SqliteSink({ file: join(dir, 'usage.db') });
+    const refuse = (): Promise<never> => {
+      attempts.push(performance.now());
+      return Promise.reject(new Error('connect ECONNREFUSED'));
+    };
+    const flaky: UsageSink = {
+      kind: 'sqlite',
+      target: 'flaky',
+      open: () => (up ? real.open() : refuse()),
+      write: (rows) => (up ? real.write(rows) : refuse()),
+      read: (r, l) => real.read(r, l),
+      report: (q) => real.report(q),
+      close: () => real.close(),
+    };
+    // ticks every 5 ms; retries from 20 ms doubling to 160 ms
+    const r = await createUsageRecorder({ dataDir: dir, sink: flaky, random: seededRandom(7), flushIntervalMs: 5, retryBaseMs: 20, retryMaxMs: 160 });
+    t.after(() => r.close());
+    r.record(row(1));
+    await new Promise((res) => setTimeout(res, 1500));
+    // ~300 ticks; a retry per tick would be ~300 attempts, back-off allows about 1500 / 90
+    assert.ok(attempts.length >= 2 && attempts.length <= 40, `${attempts.length} attempts`);
+    const gaps = attempts.slice(1).map((a, i) => a - attempts[i]!);
+    assert.ok(gaps.every((g) => g >= 9.5), `never sooner than retryBaseMs / 2: ${gaps.map((g) => g.toFixed(1)).join(', ')}`);
+    assert.equal(r.status().spooledRows, 1);
+    up = true;
+    await eventually(() => r.status().state === 'ok', 5000);
+    assert.equal((await real.read(ALL)).length, 1);
   });
 });

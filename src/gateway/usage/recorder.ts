@@ -214,7 +214,7 @@ class Recorder implements UsageRecorder {
 
   // ---- the flush cycle
 
-  /** Up to max rows off the head of the buffer, each given its uid. */
+  /** Up to max rows off the head of the buffer, each given its uid (kept by every retry). */
   #take(max = Infinity): StoredUsageRow[] {
     let rows: UsageRow[];
     if (this.#buffer.length <= max) {
