@@ -5,6 +5,7 @@
 import { request } from 'undici';
 import { describeError, type Clock, type Logger, type TimerHandle } from '../core/index.js';
 import type { Backend } from './backend.js';
+import type { RouterEvents } from './events.js';
 import type { ServiceTable } from './table.js';
 
 /** Where a backend answers health: metadata.health_url; for openai-api the babysitter (port + 1), then the backend's own /health. */
@@ -41,6 +42,7 @@ export class HealthChecker {
     private readonly log: Logger,
     private readonly intervalMs: number,
     private readonly timeoutMs: number,
+    private readonly events?: RouterEvents,
   ) {}
 
   start(): void {
@@ -89,6 +91,7 @@ export class HealthChecker {
       b.passive.readmit();
       this.table.touch();
       this.log.info({ backend: b.name }, 'backend re-admitted after a good probe');
+      this.events?.add('readmission', b.name, undefined, detail);
     } else {
       const d = b.passive.probeFailed();
       this.log.warn({ backend: b.name, detail, ejectMs: d }, 'backend failed its re-admission probe; ejected again');

@@ -11,6 +11,7 @@ import type { Backend } from './backend.js';
 import { createBalancer, type Balancer, type BalancerOptions } from './balancers/index.js';
 import { modelSettings, type PolicyName, type RouterConfig, type Timeouts } from './config.js';
 import type { Exchange } from './exchange.js';
+import type { RouterEvents } from './events.js';
 import type { RouterMetrics } from './metrics.js';
 import { sendOpenAIError, sseErrorEvent } from './reply.js';
 import { RetryBudget } from './retry-budget.js';
@@ -81,6 +82,7 @@ export class Proxy {
     readonly balancerOptions: BalancerOptions,
     /** Called when passive health ejects a backend (schedules its re-admission probe). */
     readonly onEject: (b: Backend, durationMs: number) => void,
+    readonly events: RouterEvents,
   ) {
     this.agent = new Agent({
       connect: { timeout: config.timeouts.connectMs },
@@ -125,6 +127,7 @@ export class Proxy {
         this.metrics.ejections.labels(b.name).inc();
         this.table.touch();
         this.log.warn({ backend: b.name, ejectMs, ejections: b.passive.ejections }, 'backend ejected (passive health)');
+        this.events.add('ejection', b.name, undefined, `${kind}: ${detail}; out for ${ejectMs} ms`);
         this.onEject(b, ejectMs);
       } else {
         this.log.warn({ backend: b.name }, 'backend would be ejected, but the cap on ejected backends for its models is reached');
@@ -187,7 +190,10 @@ class Run {
       return this.#fail();
     }
     const b = proxy.balancerFor(ex.model, this.policy).pick(candidates, { sessionKey: ex.sessionKey })!;
-    if (this.#attempt > 0) proxy.metrics.retries.labels(ex.modelLabel).inc();
+    if (this.#attempt > 0) {
+      proxy.metrics.retries.labels(ex.modelLabel).inc();
+      proxy.events.add('failover', b.name, ex.model, `after ${[...ex.tried].map((x) => x.name).join(', ')} failed (${this.#lastError?.message ?? 'error'})`);
+    }
     this.#attempt++;
     ex.tried.add(b);
     ex.backend = b;
@@ -432,6 +438,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     const { proxy, ex } = this.run;
     proxy.blame(this.backend, 'stream_cut', detail);
     proxy.metrics.streamCuts.labels(this.backend.name).inc();
+    proxy.events.add('stream_cut', this.backend.name, ex.model, detail);
     proxy.log.warn({ requestId: ex.requestId, backend: this.backend.name, detail }, 'stream cut by the backend');
     ex.status = 502;
     ex.res.end(sseErrorEvent(sbError('SB_ERR_STREAM_CUT', this.backend.name, detail)));

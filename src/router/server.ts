@@ -29,6 +29,7 @@ import { modelSettings, type RouterConfig } from './config.js';
 import { Discovery } from './discovery.js';
 import type { Exchange } from './exchange.js';
 import { HealthChecker } from './health.js';
+import { RouterEvents } from './events.js';
 import { RouterMetrics } from './metrics.js';
 import { Proxy } from './proxy.js';
 import { sendOpenAIError } from './reply.js';
@@ -48,11 +49,19 @@ export interface RouterOptions {
  */
 export type RequestPolicy = (ex: Exchange) => boolean | Promise<boolean>;
 
+/** A local endpoint added by a module (dashboard, admin actions): answers the request itself. */
+export type LocalRoute = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
 export interface Router {
   readonly server: Server;
   readonly table: ServiceTable;
   readonly metrics: RouterMetrics;
   readonly admin: Admin;
+  readonly events: RouterEvents;
+  /** Extra local routes, keyed "METHOD /path" (e.g. "GET /dashboard"); they take precedence over the proxy. */
+  readonly routes: Map<string, LocalRoute>;
+  /** Checks the admin token when one is configured. */
+  adminAllowed(req: IncomingMessage): boolean;
   url: string;
   /** Policies applied to every proxied request, in order. */
   readonly policies: RequestPolicy[];
@@ -70,8 +79,9 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
   const metrics = new RouterMetrics();
   if (config.staticServices) for (const spec of loadStaticServices(config.staticServices)) table.upsert(spec);
   const discovery = new Discovery(config, table, clock, random, log);
-  const health = new HealthChecker(table, clock, log, config.healthIntervalMs, config.healthTimeoutMs);
-  const proxy = new Proxy(config, table, metrics, clock, log, { random, loadFactor: config.hashLoadFactor }, (b: Backend, ms: number) => health.scheduleReadmission(b, ms));
+  const events = new RouterEvents(() => clock.now());
+  const health = new HealthChecker(table, clock, log, config.healthIntervalMs, config.healthTimeoutMs, events);
+  const proxy = new Proxy(config, table, metrics, clock, log, { random, loadFactor: config.hashLoadFactor }, (b: Backend, ms: number) => health.scheduleReadmission(b, ms), events);
   const admin = new Admin(table, metrics, clock, () => discovery.state());
   const policies: RequestPolicy[] = [];
   const adminAllowed = config.adminToken ? bearerChecker(config.adminToken) : () => true;
@@ -96,10 +106,23 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
     if (ex.ttftMs !== undefined) metrics.ttft.labels(ex.modelLabel).observe(ex.ttftMs / 1000);
     if (ex.promptTokens > 0) metrics.tokens.labels(ex.modelLabel, 'prompt').inc(ex.promptTokens);
     if (ex.completionTokens > 0) metrics.tokens.labels(ex.modelLabel, 'completion').inc(ex.completionTokens);
+    events.requestEnded(ex);
   };
 
+  const extraRoutes = new Map<string, LocalRoute>();
+
   const local = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
-    if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      const extra = extraRoutes.get(`${req.method} ${path}`);
+      if (!extra) return false;
+      void Promise.resolve(extra(req, res)).catch((err: unknown) => sendOpenAIError(res, asSwitchboardError(err)));
+      return true;
+    }
+    const extra = extraRoutes.get(`GET ${path}`);
+    if (extra) {
+      void Promise.resolve(extra(req, res)).catch((err: unknown) => sendOpenAIError(res, asSwitchboardError(err)));
+      return true;
+    }
     switch (path) {
       case '/health':
       case '/status':
@@ -218,6 +241,9 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
     table,
     metrics,
     admin,
+    events,
+    routes: extraRoutes,
+    adminAllowed,
     url: '',
     policies,
     async listen() {
