@@ -25,6 +25,26 @@ const modelSchema = z.strictObject({
   hashKey: z.enum(['prompt_cache_key', 'header', 'client']).optional(),
 });
 
+const aliasSplitSchema = z.strictObject({
+  variants: z.array(z.strictObject({ model: z.string().min(1), weight: z.number().min(0) })).min(1),
+  /** Keep a client on one variant: by API key, by session (prompt_cache_key / session header / address), or not. */
+  sticky: z.enum(['none', 'key', 'session']).default('none'),
+  /** Shifts the canary's weight to zero when it does worse than the baseline over a window. */
+  guard: z
+    .strictObject({
+      baseline: z.string().min(1),
+      canary: z.string().min(1),
+      windowMs: z.number().int().positive().default(60_000),
+      minRequests: z.number().int().min(1).default(20),
+      /** Canary error rate may exceed the baseline's by this much (0.05 = 5 points). */
+      maxErrorRateDelta: z.number().min(0).default(0.05),
+      /** Canary mean latency may be at most this multiple of the baseline's. */
+      maxLatencyRatio: z.number().min(1).default(1.5),
+    })
+    .optional(),
+});
+export type AliasSplit = z.output<typeof aliasSplitSchema>;
+
 export const routerConfigSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
@@ -82,6 +102,25 @@ export const routerConfigSchema = z.strictObject({
     .default({ maxFails: 3, failTimeoutMs: 10_000, maxEjectionMs: 300_000, maxEjectedShare: 0.5 }),
 
   models: z.record(z.string(), modelSchema).default({}),
+
+  /**
+   * Model aliases and traffic splits: `alias: target` (the backend gets the target name, the
+   * client sees the alias), or `alias: {variants: [{model, weight}], sticky, guard}`.
+   */
+  aliases: z.record(z.string().min(1), z.union([z.string().min(1), aliasSplitSchema])).default({}),
+
+  /** API keys file (auth.yaml); keys are required when set. Reloaded when it changes. */
+  keysFile: z.string().min(1).optional(),
+  /** Rate-limit policy (the rate_limits.yaml shape: defaults, keys, models, fail_mode, ...). */
+  rateLimits: z.record(z.string(), z.unknown()).optional(),
+  /** "memory" (default) or a redis:// URL shared by several routers. */
+  rateLimitStore: z.string().min(1).default('memory'),
+  /** Router state: the usage database (SQLite by default) and its spool. Usage records are on when set. */
+  dataDir: z.string().min(1).optional(),
+  /** Usage database: sqlite:<file>, a .db path, or postgres://... (default: <dataDir>/usage.db). */
+  usageDb: z.string().min(1).optional(),
+  /** How often the config file is checked for changes (0 = only on SIGHUP or POST /admin/reload). */
+  reloadIntervalMs: z.number().int().min(0).default(2_000),
 
   /** Largest request body accepted (413 beyond). */
   maxBodyBytes: z.number().int().positive().default(32 * 1024 * 1024),

@@ -24,6 +24,8 @@ export class RouterMetrics {
   readonly registryUp: Gauge;
   readonly streamCuts: Counter;
   readonly clientAborts: Counter;
+  readonly rateLimitStoreUp: Gauge;
+  readonly configReloads: Counter;
 
   constructor() {
     const r = this.registry;
@@ -43,6 +45,8 @@ export class RouterMetrics {
     this.retries = r.counter('router_retries_total', 'Attempts on another backend after a failure.', ['model']);
     this.registryUp = r.gauge('router_registry_up', '1 while the registry feed is connected (or no registry is configured).');
     this.streamCuts = r.counter('router_stream_cuts_total', 'Streamed responses the backend ended before [DONE].', ['backend']);
+    this.rateLimitStoreUp = r.gauge('router_rate_limit_store_up', '1 while the rate-limit store answers (always 1 for the in-process store).');
+    this.configReloads = r.counter('router_config_reloads_total', 'Routing-file reloads, by result (applied, refused).', ['result']);
     this.clientAborts = r.counter('router_client_aborts_total', 'Requests the client abandoned before the end (the backend is not blamed).', ['model']);
   }
 }

@@ -49,6 +49,25 @@ class TotalTimeout extends Error {
 class RetryAbort extends Error {}
 class ClientGone extends Error {}
 
+/** Replaces every occurrence of each pair's first buffer by its second. */
+function rewriteAll(chunk: Buffer, pairs: [Buffer, Buffer][]): Buffer {
+  let out = chunk;
+  for (const [from, to] of pairs) {
+    let i = out.indexOf(from);
+    if (i === -1) continue;
+    const parts: Buffer[] = [];
+    let start = 0;
+    while (i !== -1) {
+      parts.push(out.subarray(start, i), to);
+      start = i + from.length;
+      i = out.indexOf(from, start);
+    }
+    parts.push(out.subarray(start));
+    out = Buffer.concat(parts);
+  }
+  return out;
+}
+
 /** Headers to forward: the client's, minus hop-by-hop, plus the request id and X-Forwarded-For. */
 function forwardHeaders(ex: Exchange): string[] {
   const raw = ex.req.rawHeaders;
@@ -74,7 +93,7 @@ export class Proxy {
   readonly #balancers = new Map<string, Balancer>();
 
   constructor(
-    readonly config: RouterConfig,
+    public config: RouterConfig,
     readonly table: ServiceTable,
     readonly metrics: RouterMetrics,
     readonly clock: Clock,
@@ -249,6 +268,8 @@ class Upstream implements Dispatcher.DispatchHandler {
   #last: Buffer | undefined;
   #prev: Buffer | undefined;
   #corked = false;
+  /** `"model":"<served>"` → `"model":"<asked>"` when the client used an alias. */
+  #rewrite: [Buffer, Buffer][] | undefined;
   #firstChunkMono = 0;
   #lastChunkMono = 0;
   #sentMono = 0;
@@ -326,14 +347,25 @@ class Upstream implements Dispatcher.DispatchHandler {
       const len = Number(headers['content-length'] ?? 0);
       if (len <= USAGE_BODY_LIMIT) this.#kept = [];
     }
+    const asked = ex.info.model;
+    if (asked !== undefined && ex.model !== undefined && asked !== ex.model) {
+      const from = JSON.stringify(ex.model);
+      const to = JSON.stringify(asked);
+      this.#rewrite = [
+        [Buffer.from(`"model":${from}`), Buffer.from(`"model":${to}`)],
+        [Buffer.from(`"model": ${from}`), Buffer.from(`"model": ${to}`)],
+      ];
+      delete out['content-length'];
+    }
     ex.status = statusCode;
     ex.backend = b;
     this.#headersSent = true;
     ex.res.writeHead(statusCode, out);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onResponseData(controller: Dispatcher.DispatchController, data: Buffer): void {
     const { proxy, ex } = this.run;
+    const chunk = this.#rewrite ? rewriteAll(data, this.#rewrite) : data;
     const now = proxy.clock.monotonic();
     if (this.#chunks === 0) {
       this.#firstChunkMono = now;

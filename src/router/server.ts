@@ -13,6 +13,7 @@ import {
   listen,
   newRequestId,
   readBody,
+  sendJson,
   sbError,
   silentLogger,
   systemClock,
@@ -23,7 +24,9 @@ import {
   type Random,
   type TimerHandle,
 } from '../core/index.js';
+import { statSync } from 'node:fs';
 import { Admin } from './admin.js';
+import { Gateway } from './gateway.js';
 import type { Backend } from './backend.js';
 import { modelSettings, type RouterConfig } from './config.js';
 import { Discovery } from './discovery.js';
@@ -41,6 +44,13 @@ export interface RouterOptions {
   logger?: Logger;
   clock?: Clock;
   random?: Random;
+  /**
+   * Re-reads and validates the configuration (the routing file plus the command line); throws a
+   * catalog error naming the problem. Without it, reload() re-applies the current config.
+   */
+  reloadConfig?: () => RouterConfig;
+  /** The routing file, watched for changes every reloadIntervalMs. */
+  configFile?: string | undefined;
 }
 
 /**
@@ -62,6 +72,11 @@ export interface Router {
   readonly routes: Map<string, LocalRoute>;
   /** Checks the admin token when one is configured. */
   adminAllowed(req: IncomingMessage): boolean;
+  readonly gateway: Gateway;
+  /** The config in force (replaced by a reload). */
+  readonly config: RouterConfig;
+  /** Re-reads the routing file and applies it; a bad file is refused and the old config stays. */
+  reload(): { ok: true } | { ok: false; error: string };
   url: string;
   /** Policies applied to every proxied request, in order. */
   readonly policies: RequestPolicy[];
@@ -69,7 +84,8 @@ export interface Router {
   close(): Promise<void>;
 }
 
-export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Router {
+export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {}): Promise<Router> {
+  let config = initial;
   const log = opts.logger ?? silentLogger;
   const clock = opts.clock ?? systemClock;
   const random = opts.random ?? systemRandom;
@@ -83,7 +99,8 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
   const health = new HealthChecker(table, clock, log, config.healthIntervalMs, config.healthTimeoutMs, events);
   const proxy = new Proxy(config, table, metrics, clock, log, { random, loadFactor: config.hashLoadFactor }, (b: Backend, ms: number) => health.scheduleReadmission(b, ms), events);
   const admin = new Admin(table, metrics, clock, () => discovery.state());
-  const policies: RequestPolicy[] = [];
+  const gateway = await Gateway.create(config, { table, metrics, events, clock, random, log });
+  const policies: RequestPolicy[] = [gateway.policy];
   const adminAllowed = config.adminToken ? bearerChecker(config.adminToken) : () => true;
 
   metrics.registry.onCollect(() => {
@@ -112,6 +129,16 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
   const extraRoutes = new Map<string, LocalRoute>();
 
   const local = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
+    if (req.method === 'POST' && path === '/admin/reload') {
+      if (!adminAllowed(req)) {
+        sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
+        return true;
+      }
+      const r = router.reload();
+      if (r.ok) sendJson(res, 200, { status: 'reloaded' });
+      else sendOpenAIError(res, sbError('SB_ERR_CONFIG_INVALID', 'the routing file', r.error));
+      return true;
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       const extra = extraRoutes.get(`${req.method} ${path}`);
       if (!extra) return false;
@@ -142,6 +169,13 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
         return true;
       case '/metrics':
         admin.metricsText(res);
+        return true;
+      case '/admin/gateway':
+        if (!adminAllowed(req)) {
+          sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
+          return true;
+        }
+        sendJson(res, 200, gateway.status());
         return true;
       case '/services':
       case '/stats':
@@ -230,6 +264,42 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
     else socket.destroy(err);
   });
 
+  const RESTART_ONLY = ['host', 'port', 'registryUrl', 'registryToken', 'staticServices', 'rateLimitStore', 'dataDir', 'usageDb', 'maxBodyBytes', 'adminToken', 'insecure'] as const;
+  const reload = (): { ok: true } | { ok: false; error: string } => {
+    let next: RouterConfig;
+    try {
+      next = opts.reloadConfig ? opts.reloadConfig() : config;
+      gateway.apply(next);
+    } catch (err) {
+      const error = asSwitchboardError(err).message;
+      metrics.configReloads.labels('refused').inc();
+      log.error({ error }, 'config reload refused; the previous configuration stays in force');
+      return { ok: false, error };
+    }
+    const ignored = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(config[k]));
+    if (ignored.length > 0) log.warn({ keys: ignored }, 'config reload: these keys only change with a restart');
+    config = next;
+    proxy.config = next;
+    table.config = next;
+    metrics.configReloads.labels('applied').inc();
+    log.info('config reloaded');
+    return { ok: true };
+  };
+  let watchedMtime = 0;
+  let reloadTimer: TimerHandle | undefined;
+  const watchFile = (): void => {
+    const file = opts.configFile;
+    if (!file || config.reloadIntervalMs === 0) return;
+    try {
+      const m = statSync(file).mtimeMs;
+      if (watchedMtime !== 0 && m !== watchedMtime) reload();
+      watchedMtime = m;
+    } catch {
+      // a file being replaced; the next look finds it
+    }
+    reloadTimer = clock.setTimeout(watchFile, config.reloadIntervalMs);
+  };
+
   let sweepTimer: TimerHandle | undefined;
   const sweep = (): void => {
     table.sweep();
@@ -244,6 +314,11 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
     events,
     routes: extraRoutes,
     adminAllowed,
+    gateway,
+    get config() {
+      return config;
+    },
+    reload,
     url: '',
     policies,
     async listen() {
@@ -252,15 +327,18 @@ export function buildRouter(config: RouterConfig, opts: RouterOptions = {}): Rou
       discovery.start();
       health.start();
       sweep();
+      watchFile();
       log.info({ url: router.url, registry: config.registryUrl ?? null, staticServices: table.backends.size, policy: config.policy }, 'listening');
       return router.url;
     },
     async close() {
       sweepTimer?.cancel();
+      reloadTimer?.cancel();
       discovery.close();
       health.close();
       await closeServer(server);
       await proxy.close();
+      await gateway.close();
     },
   };
   return router;

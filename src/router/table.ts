@@ -30,7 +30,7 @@ export class ServiceTable {
   #byModelVersion = -1;
 
   constructor(
-    private readonly config: RouterConfig,
+    public config: RouterConfig,
     private readonly clock: Clock,
     private readonly log: Logger,
   ) {}

@@ -153,7 +153,7 @@ export function spec(b: TestBackend, models: string[], meta: Record<string, unkn
 /** A router on 127.0.0.1:0 with the given backends added as static services (not health-checked). */
 export async function startRouter(t: TestContext, input: RouterConfigInput = {}, backends: BackendSpec[] = []): Promise<Router> {
   const config = routerConfigSchema.parse({ port: 0, healthIntervalMs: 3_600_000, ...input });
-  const router = buildRouter(config);
+  const router = await buildRouter(config);
   for (const s of backends) router.table.upsert({ ...s, metadata: { health_check: false, ...s.metadata } });
   t.after(() => router.close());
   await router.listen();

@@ -24,6 +24,10 @@ export const command: CommandSpec = {
     'service-removal-grace-period': { type: 'string', description: 'Keep a service the registry dropped this long', valueName: 'seconds', defaultText: '60' },
     'max-errors': { type: 'string', description: 'Accepted for InfiniLM compatibility; passive health uses passiveHealth.maxFails', valueName: 'n' },
     policy: { type: 'string', description: 'round_robin | weighted | least_connections | random_two | consistent_hash', valueName: 'name', defaultText: 'round_robin' },
+    'data-dir': { type: 'string', description: 'Router state: usage records (SQLite usage.db) and their spool; usage records are on when set', valueName: 'dir' },
+    'usage-db': { type: 'string', description: 'Usage database: sqlite:<file>, a .db path or postgres://... (needs --data-dir for the spool)', valueName: 'url' },
+    'keys-file': { type: 'string', description: 'API keys file (auth.yaml, see switchboard keys); keys are required when set', valueName: 'file' },
+    'rate-limit-store': { type: 'string', description: '"memory" or a redis:// URL shared by several routers', valueName: 'store', defaultText: 'memory' },
     'admin-token': { type: 'string', description: 'Bearer token for /services, /stats and admin actions (or SWITCHBOARD_ADMIN_TOKEN)', valueName: 'token' },
     insecure: { type: 'boolean', description: 'Allow binding beyond loopback without an admin token' },
     config: { type: 'string', short: 'c', description: 'Routing file (YAML, JSON or TOML; keys as in docs/configuration.md)', valueName: 'file' },
@@ -35,7 +39,7 @@ export const command: CommandSpec = {
   ],
   async run(ctx) {
     const v = ctx.values;
-    const config = parseConfig(
+    const load = () => parseConfig(
       routerConfigSchema,
       fileAndFlagLayers(
         stringFlag(v, 'config'),
@@ -51,18 +55,29 @@ export const command: CommandSpec = {
           removalGraceMs: durationFlag(v, 'service-removal-grace-period'),
           policy: stringFlag(v, 'policy'),
           adminToken: stringFlag(v, 'admin-token'),
+          dataDir: stringFlag(v, 'data-dir'),
+          usageDb: stringFlag(v, 'usage-db'),
+          keysFile: stringFlag(v, 'keys-file'),
+          rateLimitStore: stringFlag(v, 'rate-limit-store'),
           insecure: boolFlag(v, 'insecure'),
         },
         { registryToken: ctx.env.SWITCHBOARD_TOKEN || undefined, adminToken: ctx.env.SWITCHBOARD_ADMIN_TOKEN || undefined },
       ),
     );
+    const config = load();
     const logger = createLogger({ name: 'router' });
-    const router = buildRouter(config, { logger });
+    const router = await buildRouter(config, { logger, reloadConfig: load, configFile: stringFlag(v, 'config') });
+    const onHup = (): void => {
+      logger.info('SIGHUP: reloading the routing file');
+      router.reload();
+    };
+    process.on('SIGHUP', onHup);
     try {
       await router.listen();
       await untilAborted(ctx.signal);
       logger.info('shutting down');
     } finally {
+      process.off('SIGHUP', onHup);
       await router.close();
       logger.flush();
     }

@@ -1,0 +1,159 @@
+// The gateway policies on the request path, in order: API key (when a keys file is configured),
+// alias / canary resolution, rate limits (requests and reserved tokens, settled when the response
+// ends), and one usage record per request written off the request path. Everything here comes
+// from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
+import type { Clock, Logger, Random } from '../core/index.js';
+import { estimateTokens, KeysWatcher, NO_RATE_LIMITS, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
+import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';
+import { Aliases } from './aliases.js';
+import type { RouterConfig } from './config.js';
+import type { RouterEvents } from './events.js';
+import type { Exchange } from './exchange.js';
+import type { RouterMetrics } from './metrics.js';
+import { sendOpenAIError } from './reply.js';
+import type { ServiceTable } from './table.js';
+
+export interface GatewayDeps {
+  table: ServiceTable;
+  metrics: RouterMetrics;
+  events: RouterEvents;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+}
+
+export class Gateway {
+  readonly aliases: Aliases;
+  keys: KeysWatcher | undefined;
+  #keysFile: string | undefined;
+  #limits: RateLimitsConfig = NO_RATE_LIMITS;
+  #limited = false;
+  #store: RateLimitStore | undefined;
+  #limiter: RateLimiter | undefined;
+  usage: UsageRecorder | undefined;
+
+  private constructor(private readonly deps: GatewayDeps) {
+    this.aliases = new Aliases(deps.clock, deps.random, deps.log, deps.events);
+  }
+
+  /** Builds the policies of a config (throws a catalog error naming the problem). */
+  static async create(config: RouterConfig, deps: GatewayDeps): Promise<Gateway> {
+    const g = new Gateway(deps);
+    g.apply(config);
+    g.#store = createRateLimitStore(config.rateLimitStore, { clock: deps.clock });
+    g.#limiter = new RateLimiter({
+      config: g.#limits,
+      store: g.#store,
+      logger: deps.log,
+      onStateChange: (s) => deps.metrics.rateLimitStoreUp.set(s === 'ok' ? 1 : 0),
+    });
+    deps.metrics.rateLimitStoreUp.set(1);
+    if (config.dataDir) {
+      g.usage = await createUsageRecorder({ dataDir: config.dataDir, url: config.usageDb, clock: deps.clock, random: deps.random, logger: deps.log });
+      registerUsageMetrics(deps.metrics.registry, g.usage);
+    }
+    deps.events.onRequest((ex) => g.aliases.observe(ex));
+    return g;
+  }
+
+  /**
+   * Applies the reloadable parts of a config. Everything is validated before anything changes,
+   * so a refused config leaves the old policy whole.
+   */
+  apply(config: RouterConfig): void {
+    const limits = config.rateLimits ? parseRateLimits(config.rateLimits, 'rateLimits in the routing file') : NO_RATE_LIMITS;
+    let keys = this.keys;
+    if (config.keysFile !== this.#keysFile) {
+      keys = config.keysFile ? KeysWatcher.start({ path: config.keysFile, clock: this.deps.clock, logger: this.deps.log }) : undefined;
+      this.keys?.close();
+    }
+    this.keys = keys;
+    this.#keysFile = config.keysFile;
+    this.#limits = limits;
+    this.#limited = config.rateLimits !== undefined;
+    this.#limiter?.update(limits);
+    this.aliases.update(config.aliases);
+  }
+
+  /** The policy run for every proxied request; false when it answered the request itself. */
+  readonly policy = async (ex: Exchange): Promise<boolean> => {
+    const { table, metrics } = this.deps;
+    const asked = ex.info.model;
+    // 1. API key
+    let keyLimits: { rpm?: number; tpm?: number } | undefined;
+    if (this.keys) {
+      try {
+        const key = this.keys.current().authorize(ex.req.headers, asked);
+        ex.keyName = key.name;
+        keyLimits = key.limits;
+      } catch (err) {
+        ex.status = (err as { statusCode?: number }).statusCode ?? 401;
+        sendOpenAIError(ex.res, err as never, { 'x-request-id': ex.requestId });
+        return false;
+      }
+    }
+    // 2. alias / canary
+    if (asked !== undefined && this.aliases.has(asked)) {
+      const header = ex.req.headers['x-session-id'];
+      const r = this.aliases.resolve(asked, { key: ex.keyName, session: ex.info.promptCacheKey ?? (typeof header === 'string' ? header : undefined) ?? ex.req.socket.remoteAddress });
+      ex.model = r.model;
+      ex.variant = r.variant;
+      if (r.model !== asked && ex.info.body) {
+        ex.body = Buffer.from(JSON.stringify({ ...ex.info.body, model: r.model }));
+      }
+      ex.modelLabel = table.servingModel(r.model).length > 0 ? asked : 'unknown';
+    }
+    // 3. rate limits: only for models something serves (invented names would make buckets)
+    if (this.#limited && this.#limiter && ex.model !== undefined && table.servingModel(ex.model).length > 0) {
+      const estimated = estimateTokens(ex.info.body, { defaultMaxTokens: this.#limits.defaultMaxTokens, charsPerToken: this.#limits.charsPerToken });
+      const adm: Admission = await this.#limiter.admit({ keyName: ex.keyName, keyLimits, model: asked ?? ex.model, estimatedTokens: estimated });
+      for (const [k, v] of Object.entries(adm.headers)) ex.res.setHeader(k, v);
+      if (!adm.allowed) {
+        metrics.rateLimitDrops.labels(adm.reason === 'limited' ? adm.scope : 'unavailable').inc();
+        const err = adm.error();
+        ex.status = err.statusCode;
+        sendOpenAIError(ex.res, err, { 'x-request-id': ex.requestId });
+        return false;
+      }
+      ex.onEnd.push((e) => {
+        void adm.settle(e.promptTokens + e.completionTokens);
+      });
+    }
+    // 4. usage record
+    const usage = this.usage;
+    if (usage) {
+      ex.onEnd.push((e) => {
+        usage.record({
+          ts: e.startMs,
+          requestId: e.requestId,
+          keyName: e.keyName ?? null,
+          model: e.info.model ?? e.model ?? '',
+          variant: e.variant === '' ? null : e.variant,
+          backend: e.backend?.name ?? null,
+          status: e.clientGone && e.status === 0 ? 499 : e.status,
+          promptTokens: e.promptTokens,
+          completionTokens: e.completionTokens,
+          ttftMs: e.ttftMs === undefined ? null : Math.round(e.ttftMs),
+          durationMs: Math.round(this.deps.clock.monotonic() - e.startMono),
+          endpoint: e.url.split('?')[0]!,
+        });
+      });
+    }
+    return true;
+  };
+
+  status(): Record<string, unknown> {
+    return {
+      keys: this.keys ? this.keys.stats() : null,
+      rateLimits: this.#limited ? { store: this.#store?.kind, state: this.#limiter?.state(), counters: this.#limiter?.counters() } : null,
+      usage: this.usage ? this.usage.status() : null,
+      aliases: this.aliases.state(),
+    };
+  }
+
+  async close(): Promise<void> {
+    this.keys?.close();
+    await this.#limiter?.close();
+    await this.usage?.close();
+  }
+}
