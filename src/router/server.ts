@@ -26,6 +26,7 @@ import {
 } from '../core/index.js';
 import { statSync } from 'node:fs';
 import { Admin } from './admin.js';
+import { mountDashboard } from './dashboard.js';
 import { Gateway } from './gateway.js';
 import type { Backend } from './backend.js';
 import { modelSettings, type RouterConfig } from './config.js';
@@ -341,5 +342,6 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
       await gateway.close();
     },
   };
+  mountDashboard(router, clock);
   return router;
 }
