@@ -242,7 +242,7 @@ describe('dashboard in headless Chromium', () => {
     assert.equal(await page.evaluate<string>(`document.getElementById('readiness').dataset.status`), 'degraded');
     assert.match(await page.evaluate<string>(`document.getElementById('readiness-reasons').textContent`), /model m1: 1 of 2 backends down/);
 
-    const shot = await page.screenshot(join(tmpdir(), `switchboard-dashboard-${process.pid}.png`));
+    const shot = await page.screenshot(join(tmpdir(), 'switchboard-dashboard.png'));
     t.diagnostic(`screenshot: ${shot}`);
 
     // nothing failed in the page and nothing was fetched from anywhere but the router
