@@ -42,6 +42,11 @@ export class Aliases {
     this.#windows.clear();
   }
 
+  get any(): boolean {
+    for (const _ in this.#config) return true;
+    return false;
+  }
+
   has(name: string): boolean {
     return Object.hasOwn(this.#config, name);
   }

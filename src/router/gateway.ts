@@ -75,9 +75,17 @@ export class Gateway {
     this.aliases.update(config.aliases);
   }
 
-  /** The policy run for every proxied request; false when it answered the request itself. */
-  readonly policy = async (ex: Exchange): Promise<boolean> => {
-    const { table, metrics } = this.deps;
+  /** Whether any policy is configured (else the request path skips the gateway). */
+  get active(): boolean {
+    return this.keys !== undefined || this.#limited || this.usage !== undefined || this.aliases.any;
+  }
+
+  /**
+   * The policy run for every proxied request: true to go on, false when it answered the request
+   * itself. Synchronous unless a rate limit has to ask its store.
+   */
+  readonly policy = (ex: Exchange): boolean | Promise<boolean> => {
+    const { table } = this.deps;
     const asked = ex.info.model;
     // 1. API key
     let keyLimits: { rpm?: number; tpm?: number } | undefined;
@@ -103,23 +111,7 @@ export class Gateway {
       }
       ex.modelLabel = table.servingModel(r.model).length > 0 ? asked : 'unknown';
     }
-    // 3. rate limits: only for models something serves (invented names would make buckets)
-    if (this.#limited && this.#limiter && ex.model !== undefined && table.servingModel(ex.model).length > 0) {
-      const estimated = estimateTokens(ex.info.body, { defaultMaxTokens: this.#limits.defaultMaxTokens, charsPerToken: this.#limits.charsPerToken });
-      const adm: Admission = await this.#limiter.admit({ keyName: ex.keyName, keyLimits, model: asked ?? ex.model, estimatedTokens: estimated });
-      for (const [k, v] of Object.entries(adm.headers)) ex.res.setHeader(k, v);
-      if (!adm.allowed) {
-        metrics.rateLimitDrops.labels(adm.reason === 'limited' ? adm.scope : 'unavailable').inc();
-        const err = adm.error();
-        ex.status = err.statusCode;
-        sendOpenAIError(ex.res, err, { 'x-request-id': ex.requestId });
-        return false;
-      }
-      ex.onEnd.push((e) => {
-        void adm.settle(e.promptTokens + e.completionTokens);
-      });
-    }
-    // 4. usage record
+    // 3. usage record
     const usage = this.usage;
     if (usage) {
       ex.onEnd.push((e) => {
@@ -139,8 +131,29 @@ export class Gateway {
         });
       });
     }
+    // 4. rate limits: only for models something serves (invented names would make buckets)
+    if (this.#limited && this.#limiter && ex.model !== undefined && table.servingModel(ex.model).length > 0) {
+      return this.#admit(ex, this.#limiter, keyLimits);
+    }
     return true;
   };
+
+  async #admit(ex: Exchange, limiter: RateLimiter, keyLimits: { rpm?: number; tpm?: number } | undefined): Promise<boolean> {
+    const estimated = estimateTokens(ex.info.body, { defaultMaxTokens: this.#limits.defaultMaxTokens, charsPerToken: this.#limits.charsPerToken });
+    const adm: Admission = await limiter.admit({ keyName: ex.keyName, keyLimits, model: ex.info.model ?? ex.model!, estimatedTokens: estimated });
+    for (const [k, v] of Object.entries(adm.headers)) ex.res.setHeader(k, v);
+    if (!adm.allowed) {
+      this.deps.metrics.rateLimitDrops.labels(adm.reason === 'limited' ? adm.scope : 'unavailable').inc();
+      const err = adm.error();
+      ex.status = err.statusCode;
+      sendOpenAIError(ex.res, err, { 'x-request-id': ex.requestId });
+      return false;
+    }
+    ex.onEnd.push((e) => {
+      void adm.settle(e.promptTokens + e.completionTokens);
+    });
+    return true;
+  }
 
   status(): Record<string, unknown> {
     return {

@@ -91,6 +91,9 @@ export class Proxy {
   readonly agent: Agent;
   readonly budget: RetryBudget;
   readonly #balancers = new Map<string, Balancer>();
+  /** Runs in progress: one sweep every 250 ms enforces their total timeout (no timer per request). */
+  readonly active = new Set<Run>();
+  #sweep: TimerHandle | undefined;
 
   constructor(
     public config: RouterConfig,
@@ -114,6 +117,12 @@ export class Proxy {
     });
     const r = config.retries;
     this.budget = new RetryBudget(r.budgetRatio, r.budgetMinPerSecond, r.budgetWindowMs, clock);
+    const sweep = (): void => {
+      const now = clock.monotonic();
+      for (const run of this.active) if (run.deadline <= now) run.onTotalTimeout();
+      this.#sweep = clock.setTimeout(sweep, 250);
+    };
+    this.#sweep = clock.setTimeout(sweep, 250);
   }
 
   balancerFor(model: string | undefined, policy: PolicyName): Balancer {
@@ -155,6 +164,7 @@ export class Proxy {
   }
 
   close(): Promise<void> {
+    this.#sweep?.cancel();
     return this.agent.close();
   }
 }
@@ -164,7 +174,8 @@ class Run {
   #attempt = 0;
   #current: Upstream | undefined;
   #lastError: SwitchboardError | undefined;
-  #timer: TimerHandle | undefined;
+  readonly deadline: number;
+  #timedOut = false;
   #ended = false;
 
   constructor(
@@ -174,7 +185,8 @@ class Run {
     readonly timeouts: Timeouts,
     readonly headers: string[],
   ) {
-    this.#timer = proxy.clock.setTimeout(() => this.#onTotalTimeout(), timeouts.totalMs);
+    this.deadline = proxy.clock.monotonic() + timeouts.totalMs;
+    proxy.active.add(this);
     ex.res.once('close', () => {
       if (!ex.res.writableFinished && !this.#ended) {
         ex.clientGone = true;
@@ -185,9 +197,9 @@ class Run {
     });
   }
 
-  #onTotalTimeout(): void {
-    this.#timer = undefined;
-    if (this.#ended) return;
+  onTotalTimeout(): void {
+    if (this.#timedOut || this.#ended) return;
+    this.#timedOut = true;
     if (this.#current) this.#current.abort(new TotalTimeout(`no complete response within ${this.timeouts.totalMs} ms`));
   }
 
@@ -197,7 +209,7 @@ class Run {
     if (failure) this.#lastError = failure;
     if (ex.clientGone) return this.finish();
     if (this.#attempt > 0) {
-      if (this.#attempt >= proxy.config.retries.attempts || this.#timer === undefined) return this.#fail();
+      if (this.#attempt >= proxy.config.retries.attempts || this.#timedOut) return this.#fail();
       if (!budgetTaken && !proxy.budget.tryRetry()) {
         proxy.log.warn({ requestId: ex.requestId }, 'retry budget spent; not retrying');
         return this.#fail();
@@ -224,7 +236,7 @@ class Run {
   /** Whether a failed response may be dropped for another attempt: attempts, time and budget left, and another backend to try. */
   retryWorthIt(): boolean {
     const { ex, proxy } = this;
-    if (this.#attempt >= proxy.config.retries.attempts || this.#timer === undefined) return false;
+    if (this.#attempt >= proxy.config.retries.attempts || this.#timedOut) return false;
     if (proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried).length === 0) return false;
     return proxy.budget.tryRetry();
   }
@@ -243,7 +255,7 @@ class Run {
   finish(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#timer?.cancel();
+    this.proxy.active.delete(this);
     this.#current = undefined;
     const ex = this.ex;
     for (const fn of ex.onEnd) {
@@ -380,7 +392,7 @@ class Upstream implements Dispatcher.DispatchHandler {
       else this.#kept.push(chunk);
     }
     // chunks parsed from one upstream read go out in one write: cork now, uncork after this tick
-    if (!this.#corked) {
+    if (this.#sse && !this.#corked) {
       this.#corked = true;
       ex.res.cork();
       process.nextTick(this.#uncork);

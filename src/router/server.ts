@@ -23,6 +23,9 @@ import {
   type Logger,
   type Random,
   type TimerHandle,
+  type CounterChild,
+  type GaugeChild,
+  type HistogramChild,
 } from '../core/index.js';
 import { statSync } from 'node:fs';
 import { Admin } from './admin.js';
@@ -40,6 +43,18 @@ import { sendOpenAIError } from './reply.js';
 import { endpointOf, parseRequestInfo } from './request-info.js';
 import { loadStaticServices } from './static-services.js';
 import { ServiceTable } from './table.js';
+
+/** The router's own GET endpoints (everything else is proxied or 404). */
+const LOCAL_GET = new Set(['/health', '/status', '/health/live', '/livez', '/health/ready', '/readyz', '/models', '/v1/models', '/metrics', '/services', '/stats', '/admin/gateway']);
+
+interface ModelSeries {
+  duration: HistogramChild;
+  inflight: GaugeChild;
+  ttft: HistogramChild;
+  prompt: CounterChild;
+  completion: CounterChild;
+  requests: Map<string | number, CounterChild>;
+}
 
 export interface RouterOptions {
   logger?: Logger;
@@ -116,14 +131,38 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   // model labels stay bounded: a model some backend serves, else "unknown"
   const modelLabel = (model: string | undefined): string => (model !== undefined && table.servingModel(model).length > 0 ? model : model === undefined ? 'none' : 'unknown');
 
+  // the label children of each model, looked up once (labels() joins and hashes its values)
+  const perModel = new Map<string, ModelSeries>();
+  const seriesOf = (model: string): ModelSeries => {
+    let m = perModel.get(model);
+    if (!m) {
+      m = {
+        duration: metrics.duration.labels(model),
+        inflight: metrics.inflight.labels(model),
+        ttft: metrics.ttft.labels(model),
+        prompt: metrics.tokens.labels(model, 'prompt'),
+        completion: metrics.tokens.labels(model, 'completion'),
+        requests: new Map(),
+      };
+      perModel.set(model, m);
+    }
+    return m;
+  };
+
   const endMetrics = (ex: Exchange): void => {
-    const seconds = (clock.monotonic() - ex.startMono) / 1000;
-    metrics.requests.labels(ex.modelLabel, String(ex.status), ex.variant).inc();
-    metrics.duration.labels(ex.modelLabel).observe(seconds);
-    metrics.inflight.labels(ex.modelLabel).dec();
-    if (ex.ttftMs !== undefined) metrics.ttft.labels(ex.modelLabel).observe(ex.ttftMs / 1000);
-    if (ex.promptTokens > 0) metrics.tokens.labels(ex.modelLabel, 'prompt').inc(ex.promptTokens);
-    if (ex.completionTokens > 0) metrics.tokens.labels(ex.modelLabel, 'completion').inc(ex.completionTokens);
+    const m = seriesOf(ex.modelLabel);
+    const key = ex.variant === '' ? ex.status : `${ex.status} ${ex.variant}`;
+    let req = m.requests.get(key);
+    if (!req) {
+      req = metrics.requests.labels(ex.modelLabel, String(ex.status), ex.variant);
+      m.requests.set(key, req);
+    }
+    req.inc();
+    m.duration.observe((clock.monotonic() - ex.startMono) / 1000);
+    m.inflight.dec();
+    if (ex.ttftMs !== undefined) m.ttft.observe(ex.ttftMs / 1000);
+    if (ex.promptTokens > 0) m.prompt.inc(ex.promptTokens);
+    if (ex.completionTokens > 0) m.completion.inc(ex.completionTokens);
     events.requestEnded(ex);
   };
 
@@ -224,10 +263,12 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
       clientGone: false,
       onEnd: [],
     };
-    metrics.inflight.labels(ex.modelLabel).inc();
+    seriesOf(ex.modelLabel).inflight.inc();
     ex.onEnd.push(endMetrics);
     for (const policy of policies) {
-      if (!(await policy(ex))) {
+      if (policy === gateway.policy && !gateway.active) continue;
+      const r = policy(ex);
+      if (!(typeof r === 'boolean' ? r : await r)) {
         for (const fn of ex.onEnd) fn(ex);
         return;
       }
@@ -248,10 +289,15 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     const requestId = acceptRequestId(req.headers['x-request-id'] as string | undefined) ?? newRequestId();
-    res.setHeader('x-request-id', requestId);
-    if (local(req, res, path)) return;
+    const method = req.method ?? 'GET';
+    if (((method === 'GET' || method === 'HEAD') && LOCAL_GET.has(path)) || extraRoutes.has(`${method} ${path}`) || (method === 'POST' && path === '/admin/reload')) {
+      res.setHeader('x-request-id', requestId);
+      if (local(req, res, path)) return;
+    }
+    // proxied responses get x-request-id in their writeHead (cheaper than setHeader here)
     proxyRequest(req, res, url, path, requestId).catch((err: unknown) => {
       const e = asSwitchboardError(err);
+      if (!res.headersSent) res.setHeader('x-request-id', requestId);
       if (e.code === 'SB_ERR_INTERNAL') log.error({ err, requestId }, 'request failed');
       if (e.statusCode === 413) res.setHeader('connection', 'close');
       metrics.requests.labels('none', String(e.statusCode), '').inc();
