@@ -9,12 +9,12 @@ import { chat, spec, startBackend, startRouter } from './helpers.js';
 describe('passive health (nginx max_fails / fail_timeout)', () => {
   const settings = { maxFails: 3, failTimeoutMs: 1000, maxEjectionMs: 5000 };
 
-  it('ejects only after max_fails failures inside fail_timeout', () => {
+  it('ejects only after max_fails failures inside fail_timeout', async () => {
     const clock = new ManualClock();
     const p = new PassiveHealth(settings, clock);
     assert.equal(p.fail(), 0);
     assert.equal(p.fail(), 0);
-    clock.advance(1500); // the first two fall out of the window
+    await clock.advance(1500); // the first two fall out of the window
     assert.equal(p.fail(), 0);
     assert.equal(p.fail(), 0);
     assert.equal(p.fail(), 1000, 'third failure inside the window: eject for fail_timeout');
@@ -28,7 +28,7 @@ describe('passive health (nginx max_fails / fail_timeout)', () => {
     assert.equal(p.fail(), 0);
   });
 
-  it('doubles the ejection for a repeat offender, capped, and forgets after good behaviour', () => {
+  it('doubles the ejection for a repeat offender, capped, and forgets after good behaviour', async () => {
     const clock = new ManualClock();
     const p = new PassiveHealth(settings, clock);
     const ejectNow = (): number => {
@@ -39,21 +39,21 @@ describe('passive health (nginx max_fails / fail_timeout)', () => {
     };
     assert.equal(ejectNow(), 1000);
     assert.equal(p.routable, false);
-    clock.advance(1000);
+    await clock.advance(1000);
     p.startProbing();
     assert.equal(p.state, 'probing');
     assert.equal(p.routable, false, 'not routable until a probe succeeds');
     p.readmit();
     assert.equal(ejectNow(), 2000, 'again soon after: twice as long');
-    clock.advance(2000);
+    await clock.advance(2000);
     p.readmit();
     assert.equal(ejectNow(), 4000);
-    clock.advance(4000);
+    await clock.advance(4000);
     p.readmit();
     assert.equal(ejectNow(), 5000, 'capped at maxEjectionMs');
-    clock.advance(5000);
+    await clock.advance(5000);
     p.readmit();
-    clock.advance(60_000);
+    await clock.advance(60_000);
     assert.equal(ejectNow(), 1000, 'a long good spell starts over');
   });
 
