@@ -13,6 +13,7 @@ interface CommandEntry {
 const COMMANDS: Record<string, CommandEntry> = {
   // entries are added as each process lands
   agent: { summary: 'Run the node agent (babysitter): supervise an engine, register it, heartbeat its load, drain on SIGTERM', load: () => import('./commands/agent.js') },
+  fleet: { summary: 'Run a fleet in the background with PID files and logs/ (deploy_services.sh): start-registry, start-router, start-services, stop-all, status, generate-config', load: () => import('./commands/fleet.js') },
   keys: { summary: 'Create, list and revoke API keys in the keys file (auth.yaml, stored hashed) that routers read', load: () => import('./commands/keys.js') },
   'nginx-config': { summary: 'Write an nginx load-balancer config for the fleet (generate_nginx_config.py; file, --services or registry)', load: () => import('./commands/nginx-config.js') },
   'render-config': { summary: 'Render engine config files (InfiniLM-Rust TOML, ...) from a deployment JSON through templates', load: () => import('./commands/render-config.js') },
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   router: { summary: 'Run the OpenAI-compatible router (discovery, balancing, retries, failover, streaming, metrics)', load: () => import('./commands/router.js') },
   services: { summary: 'Register, unregister, list and check services in a registry (register_service.py)', load: () => import('./commands/services.js') },
   sim: { summary: 'Run a simulated OpenAI-compatible engine (batching, KV and prefix cache, vLLM metrics, fault injection)', load: () => import('./commands/sim.js') },
+  up: { summary: 'Start a whole local fleet in the foreground (default: a demo of simulated engines); Ctrl-C stops it', load: () => import('./commands/up.js') },
   usage: { summary: 'Report requests, errors, tokens and latency per API key and model from the usage records', load: () => import('./commands/usage.js') },
 };
 
@@ -78,6 +80,18 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // The children of `switchboard up` stop as on SIGTERM once up is gone (even killed outright):
+  // a process whose parent exits is re-parented, so its parent PID changes.
+  const parent = process.ppid;
+  const orphanCheck =
+    process.env.SWITCHBOARD_EXIT_WITH_PARENT === '1'
+      ? setInterval(() => {
+          if (process.ppid === parent) return;
+          clearInterval(orphanCheck);
+          process.stderr.write(`switchboard ${name}: the process that started it (pid ${parent}) is gone; stopping\n`);
+          controller.abort(new Error('parent exited'));
+        }, 1000).unref()
+      : undefined;
   try {
     const { values, positionals } = parseCommandArgs(command, rest);
     return await command.run({ values, positionals, stdout: process.stdout, stderr: process.stderr, env: process.env, signal: controller.signal });
@@ -90,6 +104,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`switchboard ${name}: ${(err as Error).stack ?? String(err)}\n`);
     return 1;
   } finally {
+    clearInterval(orphanCheck);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

@@ -115,6 +115,12 @@ function knownKeysAt(schema: z.ZodType, path: readonly PropertyKey[]): string[] 
       else if (d?.in) cur = d.in;
       else break;
     }
+    // an array: the next path element is an index into it (`engines.0.modle`)
+    const element = (cur as { _zod?: { def?: { element?: unknown } } })._zod?.def?.element;
+    if (element && typeof k === 'number') {
+      cur = element;
+      continue;
+    }
     // a (discriminated) union of objects: the keys of all its options
     const options = (cur as { _zod?: { def?: { options?: unknown[] } } })._zod?.def?.options;
     const shape = (cur as { shape?: Record<string, unknown> }).shape ?? (options ? (Object.assign({}, ...options.map((o) => (o as { shape?: object }).shape ?? {})) as Record<string, unknown>) : undefined);

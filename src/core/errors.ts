@@ -70,6 +70,11 @@ export const ERRORS = {
   SB_ERR_USAGE_DB: def(503, 'service_unavailable', (target: string, detail: string) => `Usage database ${target}: ${detail}`),
   SB_ERR_USAGE_SPOOL: def(500, 'internal_error', (path: string, detail: string) => `Usage spool ${path}: ${detail}`),
 
+  // ---- fleets (`switchboard up`, `switchboard fleet`): printed by the CLI, never on the wire
+  SB_ERR_PORT_IN_USE: def(409, 'invalid_request_error', (port: number, host: string, role: string, detail: string) =>
+    `Port ${port} on ${host} is already in use, so ${role} cannot start there. ${detail}`),
+  SB_ERR_FLEET_START: def(500, 'internal_error', (what: string, detail: string) => `${what} did not start: ${detail}`),
+
   // ---- simulated engine (`switchboard sim`): OpenAI envelope, as vLLM / llama.cpp answer
   SB_ERR_ENGINE_MODEL_NOT_FOUND: def(404, 'invalid_request_error', (model: string) => `The model '${model}' does not exist`),
   SB_ERR_ENGINE_LOADING: def(503, 'service_unavailable', () => 'Loading model'),

@@ -88,15 +88,23 @@ export class ServiceTable {
     if (b) b.load = load;
   }
 
-  /** The registry no longer lists it: no new work at once; the entry goes after the grace period. */
-  missing(name: string): void {
+  /**
+   * The registry no longer lists it; the entry goes after the grace period. A deregistration or
+   * expiry (`deregistered`) stops new work at once. A record merely absent from a fresh snapshot
+   * (a registry that restarted empty and whose agents have not re-registered yet) keeps its
+   * traffic during the grace period, as InfiniLM's router did: static stability across registry
+   * restarts.
+   */
+  missing(name: string, deregistered = true): void {
     const b = this.backends.get(name);
     if (!b || b.isStatic) return;
-    if (!this.#missingSince.has(name)) {
-      this.#missingSince.set(name, this.clock.now());
+    if (!this.#missingSince.has(name)) this.#missingSince.set(name, this.clock.now());
+    if (deregistered && b.registryHealthy) {
       b.registryHealthy = false;
       this.log.info({ backend: name }, 'backend left the registry');
       this.#changed();
+    } else if (!deregistered) {
+      this.log.info({ backend: name, graceMs: this.config.removalGraceMs }, 'backend missing from the registry; routing to it until the grace period ends');
     }
   }
 
@@ -104,7 +112,7 @@ export class ServiceTable {
   snapshot(records: readonly ServiceRecord[]): void {
     const names = new Set(records.map((r) => r.name));
     for (const r of records) this.upsertRecord(r);
-    for (const b of this.backends.values()) if (!b.isStatic && !names.has(b.name)) this.missing(b.name);
+    for (const b of this.backends.values()) if (!b.isStatic && !names.has(b.name) && !this.#missingSince.has(b.name)) this.missing(b.name, false);
   }
 
   /** Drops entries missing for longer than the grace period. */
