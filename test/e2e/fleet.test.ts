@@ -54,7 +54,7 @@ describe('fleet end to end', () => {
   it('routes to agents\' engines, rides out a crash, a registry restart and a drain without losing a request', async (t) => {
     const f = await fleet(t);
     const a = await startAgent(t, [...SIM, '--name', 'gpu-a', '--models', 'm1', '--registry-url', f.registry, '--args=--decode-ms 20']);
-    const b = await startAgent(t, [...SIM, '--name', 'gpu-b', '--models', 'm1,m2', '--registry-url', f.registry, '--args=--decode-ms 20']);
+    await startAgent(t, [...SIM, '--name', 'gpu-b', '--models', 'm1,m2', '--registry-url', f.registry, '--args=--decode-ms 20']);
     await until('both engines routable', async () => (await routable(f.router, 'm1')) === 2);
 
     // registration and routing: both backends serve m1, m2 only on gpu-b
