@@ -14,10 +14,12 @@ const COMMANDS: Record<string, CommandEntry> = {
   // entries are added as each process lands
   agent: { summary: 'Run the node agent (babysitter): supervise an engine, register it, heartbeat its load, drain on SIGTERM', load: () => import('./commands/agent.js') },
   fleet: { summary: 'Run a fleet in the background with PID files and logs/ (deploy_services.sh): start-registry, start-router, start-services, stop-all, status, generate-config', load: () => import('./commands/fleet.js') },
+  backup: { summary: 'Back up configuration files, registry records and the usage database into a folder or .tar.gz with a checksummed manifest', load: () => import('./commands/backup.js') },
   keys: { summary: 'Create, list and revoke API keys in the keys file (auth.yaml, stored hashed) that routers read', load: () => import('./commands/keys.js') },
   'nginx-config': { summary: 'Write an nginx load-balancer config for the fleet (generate_nginx_config.py; file, --services or registry)', load: () => import('./commands/nginx-config.js') },
   'render-config': { summary: 'Render engine config files (InfiniLM-Rust TOML, ...) from a deployment JSON through templates', load: () => import('./commands/render-config.js') },
   registry: { summary: 'Run the service registry (InfiniLM-SVC compatible API, leases, probes, change feed)', load: () => import('./commands/registry.js') },
+  restore: { summary: 'Verify a backup and put it back: files atomically, usage rows into SQLite or PostgreSQL, records into a running registry', load: () => import('./commands/restore.js') },
   router: { summary: 'Run the OpenAI-compatible router (discovery, balancing, retries, failover, streaming, metrics)', load: () => import('./commands/router.js') },
   services: { summary: 'Register, unregister, list and check services in a registry (register_service.py)', load: () => import('./commands/services.js') },
   sim: { summary: 'Run a simulated OpenAI-compatible engine (batching, KV and prefix cache, vLLM metrics, fault injection)', load: () => import('./commands/sim.js') },

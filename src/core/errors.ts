@@ -105,6 +105,15 @@ export const ERRORS = {
   SB_ERR_AGENT_DRAINING: def(503, 'service_unavailable', () => 'This agent is draining: it accepts no model changes'),
   SB_ERR_AGENT_MANAGEMENT_DISABLED: def(403, 'permission_error', (host: string) =>
     `Model management is off: this agent listens on ${host} without an admin token. Set --admin-token (or SWITCHBOARD_AGENT_TOKEN), or listen on 127.0.0.1`),
+
+  // ---- backup and restore (`switchboard backup`, `switchboard restore`): printed by the CLI, exit 1
+  SB_ERR_BACKUP_SOURCE: def(400, 'invalid_request_error', (what: string, detail: string) => `Cannot back up ${what}: ${detail}`),
+  SB_ERR_BACKUP_EXISTS: def(409, 'invalid_request_error', (path: string, detail?: string) =>
+    detail === undefined ? `${path} already exists (--force replaces it)` : `Cannot write the backup to ${path}: ${detail}`),
+  SB_ERR_BACKUP_INVALID: def(400, 'invalid_request_error', (backup: string, detail: string) => `Backup ${backup} cannot be restored: ${detail}`),
+  SB_ERR_RESTORE_CONFLICT: def(409, 'invalid_request_error', (paths: readonly string[]) =>
+    `Restore would replace ${paths.length === 1 ? 'a file that exists' : `${paths.length} files that exist`}: ${paths.join(', ')} (--force replaces them); nothing was restored`),
+  SB_ERR_RESTORE_TARGET: def(500, 'internal_error', (what: string, detail: string) => `Cannot restore ${what}: ${detail}`),
 } as const;
 
 export type ErrorCode = keyof typeof ERRORS;
