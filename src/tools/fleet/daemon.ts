@@ -9,7 +9,7 @@ import { describeError, requestJson, sbError, systemClock } from '../../core/ind
 import { writeFileAtomic } from '../atomic-write.js';
 import { pidAlive, spawnDaemon, tailFile } from './child.js';
 import { describeProcess, portNeeds, type PlannedProcess } from './plan.js';
-import { assertPortsFree } from './ports.js';
+import { assertPortsFree, portHolder } from './ports.js';
 import { agentEngines, waitUntil, type Check } from './ready.js';
 
 export interface FleetDirs {
@@ -51,6 +51,24 @@ export function processState(d: FleetDirs, p: PlannedProcess): { state: ProcessS
   return { state: pidAlive(pid) && isOurs(pid, p) ? 'running' : 'stale', pid };
 }
 
+/**
+ * An engine whose agent died without stopping it (a daemon agent killed outright): the process
+ * still listening on the engine's port with that port on its command line (every engine
+ * preset passes it), so nothing else is ever taken for it.
+ */
+export function orphanedEngine(p: PlannedProcess): number | undefined {
+  if (p.role !== 'agent' || !p.engine) return undefined;
+  const h = portHolder(p.engine.port);
+  return h && h.args.includes(String(p.engine.port)) ? h.pid : undefined;
+}
+
+async function stopOrphan(p: PlannedProcess, say: (line: string) => void): Promise<void> {
+  const pid = orphanedEngine(p);
+  if (pid === undefined) return;
+  const killed = await stopPid(pid, p.stopGraceMs);
+  say(`${describeProcess(p)}: stopped its engine (pid ${pid}, port ${p.engine!.port}), left running when the agent died${killed ? ' (killed)' : ''}`);
+}
+
 export interface StartOptions {
   env: NodeJS.ProcessEnv;
   timeoutMs: number;
@@ -70,6 +88,7 @@ export async function startProcess(d: FleetDirs, p: PlannedProcess, o: StartOpti
   if (cur.state === 'stale') {
     o.say(`${what}: removing the stale PID file ${pidFile(d, p)}${cur.pid !== undefined ? ` (pid ${cur.pid} is not running it)` : ''}`);
     rmSync(pidFile(d, p), { force: true });
+    await stopOrphan(p, o.say);
   }
   await assertPortsFree(portNeeds(p), `Is it running without a PID file in ${d.runDir}? Stop it, or move the fleet with --base-port <port>.`);
   mkdirSync(d.runDir, { recursive: true });
@@ -122,6 +141,7 @@ export async function stopProcess(d: FleetDirs, p: PlannedProcess, say: (line: s
     if (cur.state === 'stale') {
       rmSync(pidFile(d, p), { force: true });
       say(`${what} was not running (stale PID file removed)`);
+      await stopOrphan(p, say);
     }
     return 'not-running';
   }
@@ -180,7 +200,12 @@ export async function statusRows(d: FleetDirs, procs: readonly PlannedProcess[])
     procs.map(async (p): Promise<StatusRow> => {
       const { state, pid } = processState(d, p);
       const base = { name: p.name, role: p.role, pid: pid ?? null, state, url: p.url, log: logFile(d, p) };
-      if (state !== 'running') return { ...base, healthy: null, detail: state === 'stale' ? `PID file ${pidFile(d, p)} names no running ${p.role}` : 'not started' };
+      if (state === 'stale') {
+        const orphan = orphanedEngine(p);
+        const engine = orphan !== undefined ? `; its engine still runs as pid ${orphan} (stop-all or start-services stops it)` : '';
+        return { ...base, healthy: null, detail: `PID file ${pidFile(d, p)} names no running ${p.role}${engine}` };
+      }
+      if (state !== 'running') return { ...base, healthy: null, detail: 'not started' };
       return { ...base, ...(await health(p)) };
     }),
   );

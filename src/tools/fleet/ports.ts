@@ -35,8 +35,8 @@ function listeningInodes(port: number): Set<string> {
   return inodes;
 }
 
-/** "pid 1234: node switchboard.js registry --port 8081", when it can be found out. */
-export function describePortHolder(port: number): string | undefined {
+/** The process listening on a TCP port, when it can be found out (Linux, a process of the same user). */
+export function portHolder(port: number): { pid: number; args: string[] } | undefined {
   const inodes = listeningInodes(port);
   if (inodes.size === 0) return undefined;
   let pids: string[];
@@ -61,17 +61,25 @@ export function describePortHolder(port: number): string | undefined {
       }
       const m = /^socket:\[(\d+)\]$/.exec(target);
       if (m && inodes.has(m[1]!)) {
-        let cmd = '';
+        let args: string[] = [];
         try {
-          cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+          args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
         } catch {
           // gone meanwhile
         }
-        return `pid ${pid}${cmd ? `: ${cmd.length > 160 ? `${cmd.slice(0, 157)}...` : cmd}` : ''}`;
+        return { pid: Number(pid), args };
       }
     }
   }
   return undefined;
+}
+
+/** "pid 1234: node switchboard.js registry --port 8081", when it can be found out. */
+export function describePortHolder(port: number): string | undefined {
+  const h = portHolder(port);
+  if (!h) return undefined;
+  const cmd = h.args.join(' ');
+  return `pid ${h.pid}${cmd ? `: ${cmd.length > 160 ? `${cmd.slice(0, 157)}...` : cmd}` : ''}`;
 }
 
 export interface PortNeed {
