@@ -55,6 +55,8 @@ export class Backend {
   responseTime = 0;
   lastCheckMs = 0;
   readonly passive: PassiveHealth;
+  /** Per-backend metric children, looked up once (set by the proxy). */
+  series: { latency: { observe(v: number): void } } | undefined;
 
   constructor(spec: BackendSpec, passive: PassiveHealth) {
     this.name = spec.name;

@@ -135,12 +135,28 @@ export type RouterConfigInput = z.input<typeof routerConfigSchema>;
 export type RouterConfig = DeepReadonly<z.output<typeof routerConfigSchema>>;
 export type Timeouts = { connectMs: number; firstByteMs: number; idleMs: number; totalMs: number };
 
-/** The effective timeouts and policy for one model. */
-export function modelSettings(config: RouterConfig, model: string | undefined): { policy: PolicyName; timeouts: Timeouts; hashKey: 'prompt_cache_key' | 'header' | 'client' | undefined } {
-  const m = model === undefined ? undefined : config.models[model];
-  return {
-    policy: m?.policy ?? config.policy,
-    timeouts: { ...config.timeouts, ...(m?.timeouts ?? {}) },
-    hashKey: m?.hashKey,
-  };
+export interface ModelSettings {
+  policy: PolicyName;
+  timeouts: Timeouts;
+  hashKey: 'prompt_cache_key' | 'header' | 'client' | undefined;
+}
+
+const settingsCache = new WeakMap<RouterConfig, { any: ModelSettings; byModel: Map<string, ModelSettings> }>();
+
+/** The effective timeouts and policy for one model (computed once per config and model). */
+export function modelSettings(config: RouterConfig, model: string | undefined): ModelSettings {
+  let c = settingsCache.get(config);
+  if (!c) {
+    c = { any: { policy: config.policy, timeouts: { ...config.timeouts }, hashKey: undefined }, byModel: new Map() };
+    settingsCache.set(config, c);
+  }
+  if (model === undefined) return c.any;
+  const m = config.models[model];
+  if (m === undefined) return c.any;
+  let s = c.byModel.get(model);
+  if (!s) {
+    s = { policy: m.policy ?? config.policy, timeouts: { ...config.timeouts, ...(m.timeouts ?? {}) }, hashKey: m.hashKey };
+    c.byModel.set(model, s);
+  }
+  return s;
 }

@@ -126,9 +126,10 @@ export class Proxy {
   }
 
   balancerFor(model: string | undefined, policy: PolicyName): Balancer {
-    const key = `${model ?? ''}\u0000${policy}`;
+    const key = model ?? '';
     let b = this.#balancers.get(key);
-    if (!b) {
+    // one balancer per model; a reload that changes the model's policy replaces it
+    if (b?.policy !== policy) {
       b = createBalancer(policy, this.balancerOptions);
       this.#balancers.set(key, b);
     }
@@ -334,7 +335,8 @@ class Upstream implements Dispatcher.DispatchHandler {
     const { proxy, ex } = this.run;
     const b = this.backend;
     const now = proxy.clock.monotonic();
-    proxy.metrics.upstreamLatency.labels(b.name).observe((now - this.#sentMono) / 1000);
+    b.series ??= { latency: proxy.metrics.upstreamLatency.labels(b.name) };
+    b.series.latency.observe((now - this.#sentMono) / 1000);
     if (statusCode >= 500) {
       if (statusCode !== 501 && statusCode !== 505 && this.run.retryWorthIt()) {
         proxy.blame(b, 'status_5xx', `answered ${statusCode}`);

@@ -12,7 +12,6 @@ import {
   isSwitchboardError,
   listen,
   newRequestId,
-  readBody,
   sendJson,
   sbError,
   silentLogger,
@@ -43,6 +42,47 @@ import { sendOpenAIError } from './reply.js';
 import { endpointOf, parseRequestInfo } from './request-info.js';
 import { loadStaticServices } from './static-services.js';
 import { ServiceTable } from './table.js';
+
+/** A request header from rawHeaders (the first one with that lowercase name). */
+function rawHeader(raw: string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === name.length && k.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
+/** readBody without req.headers: refuses a declared or actual size over the limit (413). */
+function readRequestBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+  const declared = Number(rawHeader(req.rawHeaders, 'content-length'));
+  if (declared > limitBytes) {
+    req.resume();
+    return Promise.reject(sbError('SB_ERR_BODY_TOO_LARGE', limitBytes));
+  }
+  return new Promise((resolve, reject) => {
+    let first: Buffer | undefined;
+    let chunks: Buffer[] | undefined;
+    let size = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      size += chunk.length;
+      if (size > limitBytes) {
+        failed = true;
+        first = undefined;
+        chunks = undefined;
+        reject(sbError('SB_ERR_BODY_TOO_LARGE', limitBytes));
+      } else if (first === undefined) first = chunk;
+      else (chunks ??= [first]).push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(chunks ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0)));
+    });
+    req.on('error', (err) => {
+      if (!failed) reject(err);
+    });
+  });
+}
 
 /** The router's own GET endpoints (everything else is proxied or 404). */
 const LOCAL_GET = new Set(['/health', '/status', '/health/live', '/livez', '/health/ready', '/readyz', '/models', '/v1/models', '/metrics', '/services', '/stats', '/admin/gateway']);
@@ -234,7 +274,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   const proxyRequest = async (req: IncomingMessage, res: ServerResponse, url: string, path: string, requestId: string): Promise<void> => {
     const endpoint = endpointOf(path);
     const method = req.method ?? 'GET';
-    const body = await readBody(req, config.maxBodyBytes);
+    const body = await readRequestBody(req, config.maxBodyBytes);
     const info = parseRequestInfo(endpoint, method, body);
     if (isSwitchboardError(info)) throw info;
     // an unknown path is proxied only when the body names a model to route on (as InfiniLM did)
@@ -273,8 +313,9 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
         return;
       }
     }
-    if (modelSettings(config, ex.model).policy === 'consistent_hash') {
-      const hk = modelSettings(config, ex.model).hashKey;
+    const settings = modelSettings(config, ex.model);
+    if (settings.policy === 'consistent_hash') {
+      const hk = settings.hashKey;
       const header = req.headers[config.sessionHeader];
       ex.sessionKey =
         (hk === undefined || hk === 'prompt_cache_key' ? info.promptCacheKey : undefined) ??
@@ -288,7 +329,8 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const requestId = acceptRequestId(req.headers['x-request-id'] as string | undefined) ?? newRequestId();
+    // from rawHeaders: touching req.headers makes Node build the whole headers object
+    const requestId = acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
     const method = req.method ?? 'GET';
     if (((method === 'GET' || method === 'HEAD') && LOCAL_GET.has(path)) || extraRoutes.has(`${method} ${path}`) || (method === 'POST' && path === '/admin/reload')) {
       res.setHeader('x-request-id', requestId);
