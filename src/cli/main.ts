@@ -23,8 +23,10 @@ const COMMANDS: Record<string, CommandEntry> = {
   router: { summary: 'Run the OpenAI-compatible router (discovery, balancing, retries, failover, streaming, metrics)', load: () => import('./commands/router.js') },
   services: { summary: 'Register, unregister, list and check services in a registry (register_service.py)', load: () => import('./commands/services.js') },
   sim: { summary: 'Run a simulated OpenAI-compatible engine (batching, KV and prefix cache, vLLM metrics, fault injection)', load: () => import('./commands/sim.js') },
+  status: { summary: 'The fleet at a glance: every service with state, models, load, errors, last heartbeat (exit 1 when something is down)', load: () => import('./commands/status.js') },
   up: { summary: 'Start a whole local fleet in the foreground (default: a demo of simulated engines); Ctrl-C stops it', load: () => import('./commands/up.js') },
   usage: { summary: 'Report requests, errors, tokens and latency per API key and model from the usage records', load: () => import('./commands/usage.js') },
+  validate: { summary: 'Run the end-to-end validation pipeline (health, discovery, chat, streaming, round robin, errors, deregistration) on a running fleet or one it starts', load: () => import('./commands/validate.js') },
 };
 
 const ALIASES: Record<string, string> = { 'registry-client': 'services' };

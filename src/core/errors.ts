@@ -65,6 +65,9 @@ export const ERRORS = {
   SB_ERR_TEMPLATE: def(400, 'invalid_request_error', (template: string, detail: string) => `Cannot render template ${template}: ${detail}`),
   SB_ERR_NO_SERVICES: def(400, 'invalid_request_error', (hint: string) => `No services configured. ${hint}`),
   SB_ERR_OUTPUT_WRITE: def(500, 'internal_error', (path: string, detail: string) => `Cannot write ${path}: ${detail}`),
+  // status / validate: a check of a running fleet, reported as FAIL with this message (never on the wire)
+  SB_ERR_CHECK_FAILED: def(500, 'internal_error', (detail: string) => detail),
+  SB_ERR_PROCESS_START: def(500, 'internal_error', (what: string, detail: string) => `switchboard ${what} did not start: ${detail}`),
 
   // ---- usage records (router): never on the wire; in logs, /health and the CLI
   SB_ERR_USAGE_DB: def(503, 'service_unavailable', (target: string, detail: string) => `Usage database ${target}: ${detail}`),
