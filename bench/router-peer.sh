@@ -1,11 +1,34 @@
 #!/usr/bin/env bash
-# The router as bench-peers' EXTRA_CMD: one static backend ($UPSTREAM_URL) serving model "bench-model"
+# The router as bench-peers' EXTRA_CMD: one static backend ($UPSTREAM_URL) serving "bench-model"
 # (the model wrk/chat.lua asks for), metrics and request ids on as always. Env from run.sh: PORT,
-# HOST, UPSTREAM_URL, WORK_DIR.
+# HOST, UPSTREAM_URL, WORK_DIR. With ROUTER_POLICIES=1 every gateway policy is on as well: API
+# keys (the harness's "Bearer sk-bench-dummy" is a key in the keys file), rate limits high enough
+# never to refuse (every request still takes and settles its buckets), usage records to SQLite.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 hostport="${UPSTREAM_URL#http://}"
 cat > "$WORK_DIR/router-services.json" <<JSON
 {"services":[{"name":"upstream","host":"${hostport%:*}","port":${hostport##*:},"metadata":{"type":"openai-api","models":["${BENCH_MODEL:-bench-model}"],"health_check":false}}]}
 JSON
-SWITCHBOARD_LOG_LEVEL=warn exec node "$here/dist/src/cli/main.js" router --host "$HOST" --router-port "$PORT" --static-services "$WORK_DIR/router-services.json" ${ROUTER_ARGS:-}
+args=(--host "$HOST" --router-port "$PORT" --static-services "$WORK_DIR/router-services.json")
+if [ "${ROUTER_POLICIES:-0}" = 1 ]; then
+  hash=$(printf %s "sk-bench-dummy" | sha256sum | cut -d' ' -f1)
+  cat > "$WORK_DIR/auth.yaml" <<YAML
+version: 1
+keys:
+  - name: bench
+    sha256: $hash
+    models: "*"
+YAML
+  cat > "$WORK_DIR/routing.yaml" <<YAML
+keysFile: $WORK_DIR/auth.yaml
+dataDir: $WORK_DIR/router-data
+rateLimits:
+  defaults:
+    key: { rpm: 100000000, tpm: 100000000000 }
+  models:
+    ${BENCH_MODEL:-bench-model}: { rpm: 100000000, tpm: 100000000000 }
+YAML
+  args+=(--config "$WORK_DIR/routing.yaml")
+fi
+SWITCHBOARD_LOG_LEVEL=warn exec node "$here/dist/src/cli/main.js" router "${args[@]}" ${ROUTER_ARGS:-}

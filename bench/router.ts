@@ -70,6 +70,14 @@ export async function run(): Promise<void> {
   const m = /raw logs and results\.tsv: (\S+)/.exec(out);
   if (!m) throw new Error('bench-peers did not say where its results are');
   const rows = readRows(m[1]!);
+  // the same run again with every gateway policy on (keys, rate limits, usage records), against
+  // its own nginx: the figures with and without them (BENCH_POLICIES=0 skips it)
+  let withPolicies: Row[] = [];
+  if (process.env.BENCH_POLICIES !== '0') {
+    const out3 = await sh('bash', ['./run.sh', seconds, conns], dir, { ...env, SYSTEMS: 'nginx', EXTRA_CMD: `ROUTER_POLICIES=1 bash ${join(root, 'bench', 'router-peer.sh')}`, EXTRA_NAME: 'router-policies' });
+    const m3 = /raw logs and results\.tsv: (\S+)/.exec(out3);
+    if (m3) withPolicies = readRows(m3[1]!);
+  }
   // the harness takes one extra proxy per run: the naive node:http proxy gets a second, shorter
   // run with its own nginx, so its ratio is still measured side by side (BENCH_NAIVE=0 skips it)
   let naive: Row[] = [];
@@ -89,6 +97,15 @@ export async function run(): Promise<void> {
     lines.push(
       `| ${r.mode} | ${r.conns} | ${r.cpuUs} | ${ng?.cpuUs ?? '-'} | ${ng ? (r.cpuUs / ng.cpuUs).toFixed(2) : '-'}x | ${direct ? (r.rps / direct.rps).toFixed(2) : '-'} | ${nv && nvNg ? (nv.cpuUs / nvNg.cpuUs).toFixed(2) + 'x' : '-'} | ${r.p50} / ${r.p99} | ${r.rss} |`,
     );
+  }
+  if (withPolicies.length > 0) {
+    lines.push('', 'With keys, rate limits and usage records on (own run, ratio to that run\'s nginx):', '');
+    lines.push('| mode | conns | router+policies us/req | nginx us/req | ratio | p50 / p99 ms |');
+    lines.push('|---|---:|---:|---:|---:|---|');
+    for (const r of withPolicies.filter((x) => x.system === 'router-policies')) {
+      const ng = withPolicies.find((x) => x.system === 'nginx' && x.mode === r.mode && x.conns === r.conns);
+      lines.push(`| ${r.mode} | ${r.conns} | ${r.cpuUs} | ${ng?.cpuUs ?? '-'} | ${ng ? (r.cpuUs / ng.cpuUs).toFixed(2) : '-'}x | ${r.p50} / ${r.p99} |`);
+    }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }
