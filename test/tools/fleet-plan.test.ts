@@ -109,6 +109,14 @@ describe('fleet plan', () => {
     assert.equal(errorOf(() => plan({ engines: [{ name: 'a', model: 'm', port: 9000 }] }, 65_000)).code, 'SB_ERR_USAGE');
   });
 
+  it('advertiseHost is the address the processes are given for the registry and router', () => {
+    const p = plan({ host: '0.0.0.0', advertiseHost: '10.0.0.10', engines: [{ name: 'a', model: 'm' }] });
+    assert.match(file(p, 'a.toml'), /registry_url = "http:\/\/10\.0\.0\.10:8081"/);
+    assert.ok(p.router.argv.includes('http://10.0.0.10:8081'));
+    assert.deepEqual(p.router.argv.slice(1, 3), ['--host', '0.0.0.0'], 'it still binds the host');
+    assert.equal(p.agents[0]!.url, 'http://127.0.0.1:8101', 'a local agent is checked on loopback');
+  });
+
   it('refuses a port given twice, naming both users', () => {
     assert.match(errorOf(() => plan({ engines: [{ name: 'a', model: 'm', port: 8080 }] })).message, /port 8080 is given to both the router and the engine of a/);
     assert.match(errorOf(() => plan({ engines: [{ name: 'a', model: 'm', port: 9000 }, { name: 'b', model: 'm', port: 9001 }] })).message, /port 9001 is given to both the agent a and the engine of b/);

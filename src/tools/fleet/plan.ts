@@ -150,13 +150,15 @@ export function planFleet(loaded: LoadedFleet, opts: PlanOptions): FleetPlan {
   const routingFile = join(opts.configDir, 'routing.yaml');
   files.push({ path: routingFile, text: header(loaded.source, 'the router\'s routing file', '#') + yamlText(loaded.raw.routing) });
 
+  // the registry's and router's URLs as the other processes (possibly on other machines) reach them
+  const reach = f.advertiseHost ?? f.host;
   const regPort = moved(f.registry.port, 'the registry');
   const registry: PlannedProcess = {
     role: 'registry',
     name: 'registry',
     host: f.host,
     port: regPort,
-    url: url(f.host, regPort),
+    url: url(reach, regPort),
     argv: ['registry', '--host', f.host, '--port', String(regPort), '--config', registryFile],
     stopGraceMs: STOP_GRACE_MS,
   };
@@ -166,7 +168,7 @@ export function planFleet(loaded: LoadedFleet, opts: PlanOptions): FleetPlan {
     name: 'router',
     host: f.host,
     port: routerPort,
-    url: url(f.host, routerPort),
+    url: url(reach, routerPort),
     argv: ['router', '--host', f.host, '--router-port', String(routerPort), '--registry-url', registry.url, '--config', routingFile],
     stopGraceMs: STOP_GRACE_MS,
   };

@@ -68,6 +68,8 @@ export const fleetFileSchema = z.strictObject({
   name: z.string().min(1).max(100).default('fleet'),
   /** Every process binds this address unless an engine says otherwise. */
   host: z.string().min(1).default('127.0.0.1'),
+  /** The address the processes give each other (registry and router URLs) when `host` is not reachable from every machine, e.g. 0.0.0.0. */
+  advertiseHost: z.string().min(1).optional(),
   /** The registry's config keys (docs/configuration.md, "switchboard registry"); port 8081 by default. */
   registry: registryConfigSchema.prefault({}),
   router: routerBlock.prefault({}),
