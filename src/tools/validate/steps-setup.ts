@@ -85,7 +85,7 @@ const backendsStep: Step = {
       const ids = Array.isArray(data) ? data.map((d) => obj(d).id) : [];
       for (const id of b.models) if (!ids.includes(id)) fail(`${b.name} /v1/models does not list ${id}`);
     }
-    return run.backends.map((b) => `${b.name} at ${b.url} (${b.models.join(', ')})`).join('; ');
+    return run.backends.map((b) => `${b.name} at ${b.url} (pid ${b.proc.child.pid}; ${b.models.join(', ')})`).join('; ');
   },
 };
 
