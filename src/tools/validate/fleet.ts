@@ -1,7 +1,8 @@
 // The processes `switchboard validate` starts: real `switchboard registry`, `router` and `sim`
 // processes of this same package (process.execPath + bin/switchboard.js), each on a free port
 // (port 0; the URL comes from its "listening" log line, so there is no race for a port). They
-// are stopped by stopAll(), and killed at once if this process exits first (a second Ctrl-C).
+// are stopped by stopAll(), and killed at once if this process exits first (a second Ctrl-C);
+// only a SIGKILL of validate itself can leave them running.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -56,7 +57,9 @@ export class Fleet {
   /** Starts `switchboard <args>` and resolves with its listening URL. */
   async start(label: string, args: string[], signal?: AbortSignal): Promise<FleetProcess> {
     if (this.#procs.length === 0) process.on('exit', this.#onExit);
-    const child = spawn(process.execPath, [this.#bin, ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    // a process group of its own: a terminal's Ctrl-C reaches only validate, which then cleans up
+    // through the registry and router it started before stopping them
+    const child = spawn(process.execPath, [this.#bin, ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const proc: FleetProcess = { label, url: '', child, tail: [] };
     this.#procs.push(proc);
     return new Promise<FleetProcess>((resolve, reject) => {
