@@ -4,7 +4,9 @@
 // reported and routed around; Ctrl-C stops every process, engines included; `up` killed
 // outright still leaves nothing behind; a bad fleet file and a taken port are refused by name.
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { runSwitchboard, spawnSwitchboard, type SpawnedProcess } from '../helpers/process.js';
 import { freeBasePort, killAll, pidsGone, scratchDir, smallFleet, writeFleet } from './fleet-helpers.js';
@@ -99,13 +101,18 @@ describe('switchboard up', () => {
     assert.deepEqual(await pidsGone(allPids(rows), 5_000), [], 'no registry, router, agent or engine process is left');
   });
 
-  it('leaves nothing running when up itself is killed outright (its children stop by themselves)', async (t) => {
+  it('--logs writes each process\'s output to files; killed outright, up still leaves nothing running', async (t) => {
     const dir = scratchDir(t, 'sb-up-');
     const file = writeFleet(dir, 'fleet.yaml', smallFleet([{ name: 'solo', model: 'tiny', kind: 'chat' }]));
     const base = await freeBasePort(1);
-    const { proc, rows } = await startUp(t, [file, '--base-port', String(base)]);
+    const logs = join(dir, 'logs');
+    const { proc, rows } = await startUp(t, [file, '--base-port', String(base), '--logs', '--log-dir', logs]);
     assert.equal(rows.length, 3);
     assert.equal((await chat(`http://127.0.0.1:${base}`, 'tiny', false)).status, 200);
+    for (const name of ['registry', 'solo', 'router']) assert.match(readFileSync(join(logs, `${name}.log`), 'utf8'), /"msg":"listening"/, `${name}.log`);
+    assert.ok(readdirSync(join(logs, 'engines')).some((f) => f.startsWith('solo-server-')), 'engine output under logs/engines');
+    assert.ok(!proc.lines.some((l) => /^(registry|router|solo) +\|/.test(l)), 'no process output on the terminal with --logs');
+    // up killed outright: its children notice their parent is gone and stop (the agent drains its engine)
     proc.child.kill('SIGKILL');
     await proc.exited;
     assert.deepEqual(await pidsGone(allPids(rows), 15_000), [], 'registry, router, agent and engine exit within seconds of up');
