@@ -1,12 +1,29 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sbError } from '../../core/index.js';
+import { pidAlive } from '../../tools/fleet/child.js';
 import { planFleet } from '../../tools/fleet/plan.js';
 import { loadFleet } from '../../tools/fleet/schema.js';
 import { runUp } from '../../tools/fleet/up.js';
 import type { CommandSpec } from '../command.js';
 import { boolFlag, durationFlag, intFlag, stringFlag } from '../flags.js';
+
+const STATE_PREFIX = 'switchboard-up-';
+
+/** Removes the state folders of earlier `up` runs that were killed before they could (their PID is in the name). */
+function sweepStateDirs(): void {
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir());
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^switchboard-up-(\d+)-/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(tmpdir(), name), { recursive: true, force: true });
+  }
+}
 
 export const command: CommandSpec = {
   args: '[fleet.yaml]',
@@ -39,7 +56,8 @@ export const command: CommandSpec = {
     const timeoutMs = durationFlag(v, 'timeout') ?? 60_000;
     const logs = boolFlag(v, 'logs') === true;
     const logDir = resolve(stringFlag(v, 'log-dir') ?? 'logs');
-    const stateDir = mkdtempSync(join(tmpdir(), 'switchboard-up-'));
+    sweepStateDirs();
+    const stateDir = mkdtempSync(join(tmpdir(), `${STATE_PREFIX}${process.pid}-`));
     const engineLogDir = logs || stringFlag(v, 'log-dir') !== undefined ? join(logDir, 'engines') : join(stateDir, 'engines');
     try {
       const plan = planFleet(loaded, { basePort, configDir: join(stateDir, 'config'), engineLogDir });
