@@ -131,6 +131,20 @@ describe('switchboard fleet', () => {
     assert.deepEqual(await pidsGone(pids), []);
   });
 
+  it('up --detach starts the fleet in the background, prints the summary, and fleet status/stop-all take it from there', async (t) => {
+    const f = await setup(t);
+    const r = await runSwitchboard(['up', f.file, '--detach', '--base-port', String(f.base)], { cwd: f.dir, timeoutMs: 90_000, env: { SWITCHBOARD_LOG_LEVEL: 'info' } });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.match(r.stdout, /Fleet "test" is up in/);
+    assert.match(r.stdout, new RegExp(`Running in the background: PID files in ${f.dir}/run`));
+    assert.match(r.stdout, new RegExp(`curl http://127\\.0\\.0\\.1:${f.base}/v1/chat/completions`));
+    assert.equal(f.pids().length, 4);
+    assert.equal((await f.run('status')).code, 0, 'status finds the fleet up --detach started');
+    const pids = f.pids();
+    assert.match((await f.run('stop-all')).stdout, /stopped 4 processes/);
+    assert.deepEqual(await pidsGone(pids), []);
+  });
+
   it('refuses to start on a taken port, naming it', async (t) => {
     const f = await setup(t);
     const holder = createServer();

@@ -1,10 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describeError, sbError } from '../../core/index.js';
-import { writeFileAtomic } from '../../tools/atomic-write.js';
-import { processState, startProcess, statusExitCode, statusRows, stopProcess, type FleetDirs } from '../../tools/fleet/daemon.js';
+import { sbError } from '../../core/index.js';
+import { prepareRunDir, readRemembered, startAll, startServices, stopAll, type Remembered } from '../../tools/fleet/background.js';
+import { startProcess, statusExitCode, statusRows, type FleetDirs } from '../../tools/fleet/daemon.js';
 import { planFleet, writePlanFiles, type FleetPlan, type PlannedProcess } from '../../tools/fleet/plan.js';
-import { agentReady, registryReady, routerLive, routerReady } from '../../tools/fleet/ready.js';
+import { registryReady, routerLive } from '../../tools/fleet/ready.js';
 import { loadFleet } from '../../tools/fleet/schema.js';
 import type { CommandContext, CommandSpec } from '../command.js';
 import { boolFlag, durationFlag, intFlag, listFlag, stringFlag } from '../flags.js';
@@ -19,20 +18,6 @@ const SUBCOMMANDS = {
   'generate-config': 'Write the generated config files (registry.yaml, routing.yaml, agent TOMLs) without starting anything',
 } as const;
 type Sub = keyof typeof SUBCOMMANDS;
-
-/** What the last start used, so that status and stop-all find the same fleet without repeating it. */
-interface Remembered {
-  file: string | null;
-  basePort: number | null;
-}
-
-function readRemembered(runDir: string): Remembered | undefined {
-  try {
-    return JSON.parse(readFileSync(join(runDir, 'fleet.json'), 'utf8')) as Remembered;
-  } catch {
-    return undefined;
-  }
-}
 
 interface Setup {
   plan: FleetPlan;
@@ -113,22 +98,8 @@ export const command: CommandSpec = {
     const say = (line: string): void => void ctx.stdout.write(`${line}\n`);
     const timeoutMs = durationFlag(ctx.values, 'timeout') ?? 60_000;
     const wait = boolFlag(ctx.values, 'no-wait') !== true;
-    const opts = { env: ctx.env, timeoutMs, say };
 
-    const registryUp = (): boolean => processState(dirs, plan.registry).state === 'running';
-    const prepare = (): void => {
-      // every start rewrites the config files from the fleet file, and remembers it
-      writePlanFiles(plan);
-      writeFileAtomic(join(dirs.runDir, 'fleet.json'), `${JSON.stringify(remember)}\n`);
-    };
-    const startAgents = async (agents: PlannedProcess[]): Promise<void> => {
-      const registered = registryUp();
-      if (!registered) say(`note: the registry is not running from ${dirs.runDir}; the engines start, and register once ${plan.registry.url} answers`);
-      const results = await Promise.allSettled(agents.map((a) => startProcess(dirs, a, { ...opts, check: wait ? agentReady(a, registered ? plan.registry.url : undefined) : undefined })));
-      const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-      if (failed.length > 0) throw failed.length === 1 ? failed[0]!.reason : sbError('SB_ERR_FLEET_START', `${failed.length} agents`, failed.map((f) => describeError(f.reason)).join('\n'));
-    };
-
+    const bg = { env: ctx.env, timeoutMs, say, wait };
     switch (sub as Sub) {
       case 'generate-config':
         for (const f of writePlanFiles(plan)) say(`wrote ${f}`);
@@ -136,35 +107,27 @@ export const command: CommandSpec = {
       case 'status':
         return status(ctx, plan, dirs, say);
       case 'stop-all': {
-        let stopped = 0;
-        const count = (r: string): void => void (r === 'stopped' && stopped++);
-        count(await stopProcess(dirs, plan.router, say));
-        for (const r of await Promise.all(plan.agents.map((a) => stopProcess(dirs, a, say)))) count(r);
-        count(await stopProcess(dirs, plan.registry, say));
+        const stopped = await stopAll(plan, dirs, say);
         say(stopped === 0 ? 'nothing was running' : `stopped ${stopped} process${stopped === 1 ? '' : 'es'}`);
         return 0;
       }
       case 'start-registry':
-        prepare();
-        await startProcess(dirs, plan.registry, { ...opts, check: wait ? registryReady(plan.registry) : undefined });
+        prepareRunDir(plan, dirs, remember);
+        await startProcess(dirs, plan.registry, { ...bg, check: wait ? registryReady(plan.registry) : undefined });
         return 0;
       case 'start-router':
-        prepare();
-        await startProcess(dirs, plan.router, { ...opts, check: wait ? routerLive(plan.router) : undefined });
+        prepareRunDir(plan, dirs, remember);
+        await startProcess(dirs, plan.router, { ...bg, check: wait ? routerLive(plan.router) : undefined });
         return 0;
       case 'start-services':
-        prepare();
-        await startAgents(pickAgents(plan, listFlag(ctx.values, 'engines')));
+        prepareRunDir(plan, dirs, remember);
+        await startServices(plan, dirs, pickAgents(plan, listFlag(ctx.values, 'engines')), bg);
         return 0;
-      case 'start-all': {
-        prepare();
-        await startProcess(dirs, plan.registry, { ...opts, check: wait ? registryReady(plan.registry) : undefined });
-        await startAgents(plan.agents);
-        const models = [...new Set(plan.agents.flatMap((a) => a.engine?.models ?? []))];
-        await startProcess(dirs, plan.router, { ...opts, check: wait ? routerReady(plan.router, models) : undefined });
+      case 'start-all':
+        prepareRunDir(plan, dirs, remember);
+        await startAll(plan, dirs, bg);
         say(`fleet "${plan.name}" is running: ${plan.router.url}/v1 (switchboard fleet status; switchboard fleet stop-all)`);
         return 0;
-      }
     }
   },
 };

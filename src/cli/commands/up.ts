@@ -1,12 +1,14 @@
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { sbError } from '../../core/index.js';
+import { sbError, systemClock } from '../../core/index.js';
+import { prepareRunDir, runningInfo, startAll, stopAll } from '../../tools/fleet/background.js';
 import { pidAlive } from '../../tools/fleet/child.js';
 import { planFleet } from '../../tools/fleet/plan.js';
-import { loadFleet } from '../../tools/fleet/schema.js';
+import { loadFleet, type LoadedFleet } from '../../tools/fleet/schema.js';
+import { formatSummary } from '../../tools/fleet/summary.js';
 import { runUp } from '../../tools/fleet/up.js';
-import type { CommandSpec } from '../command.js';
+import type { CommandContext, CommandSpec } from '../command.js';
 import { boolFlag, durationFlag, intFlag, stringFlag } from '../flags.js';
 
 const STATE_PREFIX = 'switchboard-up-';
@@ -25,6 +27,31 @@ function sweepStateDirs(): void {
   }
 }
 
+/** `up --detach`: `fleet start-all`, then the same summary as in the foreground. */
+async function detached(ctx: CommandContext, o: { loaded: LoadedFleet; file: string | undefined; basePort: number | undefined; timeoutMs: number; logDir: string; runDir: string }): Promise<number> {
+  const began = systemClock.monotonic();
+  const dirs = { runDir: o.runDir, logDir: o.logDir };
+  const plan = planFleet(o.loaded, { basePort: o.basePort, configDir: join(dirs.runDir, 'config'), engineLogDir: join(dirs.logDir, 'engines') });
+  const say = (line: string): void => void ctx.stdout.write(`${line}\n`);
+  prepareRunDir(plan, dirs, { file: o.file === undefined ? null : resolve(o.file), basePort: o.basePort ?? null });
+  try {
+    await startAll(plan, dirs, { env: ctx.env, timeoutMs: o.timeoutMs, say, wait: true });
+  } catch (err) {
+    say('start-up failed: stopping the fleet\'s processes');
+    await stopAll(plan, dirs, say);
+    throw err;
+  }
+  const infos = await runningInfo(plan, dirs);
+  ctx.stdout.write(
+    formatSummary(plan, infos, {
+      elapsedMs: systemClock.monotonic() - began,
+      logsNote: `Running in the background: PID files in ${dirs.runDir}, logs in ${dirs.logDir}/<process>.log.`,
+      stopNote: '`switchboard fleet status` checks it; `switchboard fleet stop-all` stops it (engines drain first).',
+    }) + '\n',
+  );
+  return 0;
+}
+
 export const command: CommandSpec = {
   args: '[fleet.yaml]',
   description: [
@@ -41,11 +68,14 @@ export const command: CommandSpec = {
     'log-dir': { type: 'string', description: 'Folder for --logs and for the engines\' output files', valueName: 'dir', defaultText: 'logs (with --logs; a temporary folder otherwise)' },
     timeout: { type: 'string', description: 'Longest wait for each process to be ready', valueName: 'seconds', defaultText: '60' },
     'no-color': { type: 'boolean', description: 'No colours in the log prefixes (also NO_COLOR)' },
+    detach: { type: 'boolean', description: 'Start the fleet in the background (as switchboard fleet start-all) and exit once it is ready' },
+    'run-dir': { type: 'string', description: 'With --detach: PID files and generated config', valueName: 'dir', defaultText: 'run' },
   },
   examples: [
     'switchboard up',
     'switchboard up --base-port 9080            # router 9080, registry 9081, engines 9100...',
     'switchboard up fleet.yaml --logs           # process logs in logs/<name>.log',
+    'switchboard up --detach                    # in the background; switchboard fleet stop-all stops it',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -56,6 +86,7 @@ export const command: CommandSpec = {
     const timeoutMs = durationFlag(v, 'timeout') ?? 60_000;
     const logs = boolFlag(v, 'logs') === true;
     const logDir = resolve(stringFlag(v, 'log-dir') ?? 'logs');
+    if (boolFlag(v, 'detach')) return detached(ctx, { loaded, file, basePort, timeoutMs, logDir, runDir: resolve(stringFlag(v, 'run-dir') ?? 'run') });
     sweepStateDirs();
     const stateDir = mkdtempSync(join(tmpdir(), `${STATE_PREFIX}${process.pid}-`));
     const engineLogDir = logs || stringFlag(v, 'log-dir') !== undefined ? join(logDir, 'engines') : join(stateDir, 'engines');

@@ -32,7 +32,7 @@ export function exampleModel(infos: readonly RunningInfo[]): string | undefined 
   return (chat ?? agents[0])?.models[0];
 }
 
-export function formatSummary(plan: FleetPlan, infos: readonly RunningInfo[], opts: { elapsedMs: number; logsNote: string }): string {
+export function formatSummary(plan: FleetPlan, infos: readonly RunningInfo[], opts: { elapsedMs: number; logsNote: string; stopNote?: string }): string {
   const agents = infos.filter((i) => i.p.role === 'agent').length;
   const router = plan.router.url;
   const model = exampleModel(infos);
@@ -56,6 +56,6 @@ export function formatSummary(plan: FleetPlan, infos: readonly RunningInfo[], op
       `  (add "stream": true to the body for server-sent events)`,
     );
   }
-  lines.push('', `${opts.logsNote} Ctrl-C stops the fleet (engines drain first).`, '');
+  lines.push('', `${opts.logsNote} ${opts.stopNote ?? 'Ctrl-C stops the fleet (engines drain first).'}`, '');
   return lines.join('\n');
 }
