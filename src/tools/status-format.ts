@@ -41,7 +41,8 @@ function routerLine(f: FleetStatus): string | undefined {
   if (!r.reachable) return `Router    ${r.url}  DOWN  ${r.error ?? ''}`.trimEnd();
   const counts = r.totalServices === null ? '' : `  ${r.healthyServices ?? '?'}/${r.totalServices} backends routable`;
   const reg = r.registry?.url ? `  registry ${r.registry.connected ? 'connected' : 'UNREACHABLE'} (${r.registry.mode})` : r.registry ? '  static services' : '';
-  return `Router    ${r.url}  ready: ${r.readiness ?? '?'}${counts}${reg}`;
+  const why = r.readinessDiscounted ? ' (only by backends that left the registry)' : '';
+  return `Router    ${r.url}  ready: ${r.readiness ?? '?'}${why}${counts}${reg}`;
 }
 
 export function formatStatus(f: FleetStatus): string {

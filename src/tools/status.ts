@@ -32,6 +32,8 @@ export interface RouterPart {
   status: string | null;
   readiness: 'ok' | 'degraded' | 'unavailable' | null;
   reasons: string[];
+  /** Degraded only by backends that left the registry (see readinessCounts): not a problem. */
+  readinessDiscounted: boolean;
   registry: { url: string | null; connected: boolean; mode: string } | null;
   totalServices: number | null;
   healthyServices: number | null;
@@ -59,7 +61,7 @@ export interface ServiceStatus {
   url: string | null;
   type: string | null;
   models: string[];
-  /** up | unhealthy | stale | ejected | probing | draining | <registry status> | gone */
+  /** up | unhealthy | stale | ejected | probing | draining | <registry status> | gone (left the registry; the router holds it for its grace period) */
   state: string;
   /** False when the service should serve and does not (counts toward the exit code). */
   ok: boolean;
@@ -119,7 +121,7 @@ async function readRegistry(url: string, opts: StatusOptions): Promise<{ part: R
 
 async function readRouter(url: string, opts: StatusOptions): Promise<{ part: RouterPart; services: RouterService[] }> {
   const base = url.replace(/\/+$/, '');
-  const part: RouterPart = { url: base, reachable: false, status: null, readiness: null, reasons: [], registry: null, totalServices: null, healthyServices: null, error: null };
+  const part: RouterPart = { url: base, reachable: false, status: null, readiness: null, reasons: [], readinessDiscounted: false, registry: null, totalServices: null, healthyServices: null, error: null };
   const get = <T>(path: string, auth = false): Promise<{ status: number; body: T }> =>
     requestJson<T>(base + path, { timeoutMs: opts.timeoutMs, token: auth ? opts.token : undefined });
   try {
@@ -169,7 +171,12 @@ function registryState(r: ServiceRecord): { state: string; problem: string | nul
   return { state: 'stale', problem: `registry: lease expired (no heartbeat for longer than ${r.lease_ttl}s)` };
 }
 
-function mergeService(name: string, r: ServiceRecord | undefined, s: RouterService | undefined, nowS: number, registryGiven: boolean): ServiceStatus {
+/**
+ * `listed`: the registry's list was read, so a router backend missing from it really left it.
+ * Such a backend stays in the router's table, unrouted, for its removal grace period: shown as
+ * `gone`, not a problem (a DELETE or an agent's drain put it there).
+ */
+function mergeService(name: string, r: ServiceRecord | undefined, s: RouterService | undefined, nowS: number, listed: boolean): ServiceStatus {
   const problems: string[] = [];
   let state = 'unknown';
   if (r) {
@@ -181,11 +188,8 @@ function mergeService(name: string, r: ServiceRecord | undefined, s: RouterServi
     // the router's word wins for the state: it is what requests see
     state = s.state;
     const deliberate = DELIBERATE.has(s.state) || (r !== undefined && DELIBERATE.has(r.status));
-    if (s.state !== 'up' && !deliberate) {
-      // a backend the registry dropped stays in the router's table for its grace period
-      if (!r && registryGiven) state = 'gone';
-      problems.push(!r && registryGiven ? `router: ${s.state}, no longer in the registry` : `router: ${s.state}`);
-    }
+    if (!r && listed && !s.healthy) state = 'gone';
+    else if (s.state !== 'up' && !deliberate) problems.push(`router: ${s.state}`);
   }
   const metadata = r?.metadata ?? s?.metadata ?? {};
   const models = s?.models ?? (Array.isArray(metadata.models) ? metadata.models.filter((m): m is string => typeof m === 'string') : []);
@@ -207,6 +211,21 @@ function mergeService(name: string, r: ServiceRecord | undefined, s: RouterServi
   };
 }
 
+/**
+ * Whether a "degraded" readiness is worth an alarm. The router counts the backends it keeps
+ * through their removal grace period as down ("model m: 1 of 3 backends down" for a minute after
+ * every drain or `switchboard validate`); a model reason whose down backends are all `gone` is
+ * that, not an outage. Any other reason (the registry unreachable, ...) counts.
+ */
+function readinessCounts(reasons: readonly string[], routed: readonly RouterService[], merged: readonly ServiceStatus[]): boolean {
+  const gone = new Set(merged.filter((m) => m.state === 'gone').map((m) => m.name));
+  return reasons.some((reason) => {
+    const model = /^model (.+?): /.exec(reason)?.[1];
+    if (model === undefined) return true;
+    return routed.some((b) => b.models.includes(model) && !b.healthy && !gone.has(b.name));
+  });
+}
+
 /** Reads the registry and the router (whichever are given, at the same time) and judges the fleet. */
 export async function collectStatus(opts: StatusOptions): Promise<FleetStatus> {
   const [reg, rt] = await Promise.all([
@@ -217,7 +236,7 @@ export async function collectStatus(opts: StatusOptions): Promise<FleetStatus> {
   const routed = new Map((rt?.services ?? []).map((s) => [s.name, s]));
   const names = [...new Set([...records.keys(), ...routed.keys()])].sort();
   const nowS = reg?.nowS ?? opts.clock.now() / 1000;
-  const services = names.map((n) => mergeService(n, records.get(n), routed.get(n), nowS, reg !== undefined));
+  const services = names.map((n) => mergeService(n, records.get(n), routed.get(n), nowS, reg !== undefined && reg.part.error === null));
 
   const problems: string[] = [];
   if (reg) {
@@ -226,7 +245,9 @@ export async function collectStatus(opts: StatusOptions): Promise<FleetStatus> {
   }
   if (rt) {
     if (rt.part.error) problems.push(`router ${rt.part.url}: ${rt.part.error}`);
-    if (rt.part.readiness && rt.part.readiness !== 'ok') {
+    const counts = rt.part.readiness === 'unavailable' || (rt.part.readiness === 'degraded' && readinessCounts(rt.part.reasons, rt.services, services));
+    rt.part.readinessDiscounted = rt.part.readiness === 'degraded' && !counts;
+    if (counts) {
       problems.push(`router ${rt.part.url}: readiness ${rt.part.readiness}${rt.part.reasons.length > 0 ? ` (${rt.part.reasons.join('; ')})` : ''}`);
     }
   }
