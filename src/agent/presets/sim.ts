@@ -9,7 +9,8 @@ import type { BackendOf, EnginePreset, LaunchContext, LaunchSpec } from './types
 export function simLaunch(models: readonly string[], kind: string | undefined, extra: readonly string[], env: Record<string, string>, ctx: LaunchContext): LaunchSpec {
   const args = [join(packageRoot(), 'bin', 'switchboard.js'), 'sim', '--host', ctx.host, '--port', String(ctx.port), '--models', models.join(',')];
   if (kind) args.push('--kind', kind);
-  return { command: process.execPath, args: [...args, ...extra], env: { ...env } };
+  // a sim is ours: it stops by itself if its agent is killed outright (SIGKILL leaves no drain)
+  return { command: process.execPath, args: [...args, ...extra], env: { SWITCHBOARD_EXIT_WITH_PARENT: '1', ...env } };
 }
 
 export const simPreset: EnginePreset<BackendOf<'sim'>> = {
