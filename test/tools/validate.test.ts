@@ -1,7 +1,8 @@
 // `switchboard validate` as a real process: self-contained it starts a registry, a router and two
 // sims, passes every step and leaves no process behind; against broken fleets (a registry that is
 // down, a fleet model whose backend answers 500, a router that does not watch the registry) it
-// reports FAIL and exits 1; Ctrl-C still cleans up, stops what it started and exits 130.
+// reports FAIL and exits 1; Ctrl-C still cleans up, stops what it started and exits 130; a
+// SIGKILL leaves no process behind.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { describe, it } from 'node:test';
@@ -148,5 +149,20 @@ describe('switchboard validate', () => {
     assert.equal(sims.length, 2);
     for (const pid of sims) assert.equal(alive(pid), false, `test backend pid ${pid} still running`);
     assert.deepEqual((await requestJson<{ services: unknown[] }>(`${registryUrl}/services`)).body.services, []);
+  });
+
+  it('killed outright (SIGKILL), it leaves no process running: its test backends stop by themselves', async (t) => {
+    const registry = spawnSwitchboard(t, ['registry', '--port', '0', '--no-probes'], { env: NO_ENV });
+    const registryUrl = await registry.listeningUrl();
+    const router = spawnSwitchboard(t, ['router', '--router-port', '0'], { env: NO_ENV });
+    const routerUrl = await router.listeningUrl();
+    const v = spawnSwitchboard(t, ['validate', '--registry', registryUrl, '--router', routerUrl, '--discovery-timeout', '60'], { env: NO_ENV });
+    const sims = pids(await v.waitForLine(/^PASS {2}test backends/, 30_000));
+    await v.waitForLine(/^PASS {2}registration/, 30_000);
+    assert.equal(sims.length, 2);
+    for (const pid of sims) assert.equal(alive(pid), true);
+    v.child.kill('SIGKILL');
+    await v.exited;
+    await eventually(() => sims.every((pid) => !alive(pid)), 10_000);
   });
 });

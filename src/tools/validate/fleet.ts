@@ -1,8 +1,8 @@
 // The processes `switchboard validate` starts: real `switchboard registry`, `router` and `sim`
 // processes of this same package (process.execPath + bin/switchboard.js), each on a free port
 // (port 0; the URL comes from its "listening" log line, so there is no race for a port). They
-// are stopped by stopAll(), and killed at once if this process exits first (a second Ctrl-C);
-// only a SIGKILL of validate itself can leave them running.
+// are stopped by stopAll(), killed at once if this process exits first (a second Ctrl-C), and
+// stop by themselves if it is killed outright (SWITCHBOARD_EXIT_WITH_PARENT, cli/main.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ const SCRUB = ['SWITCHBOARD_TOKEN', 'SWITCHBOARD_ADMIN_TOKEN', 'SWITCHBOARD_REGI
 
 function childEnv(): NodeJS.ProcessEnv {
   // info level: the "listening" line is how the URL is learnt
-  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, SWITCHBOARD_LOG_LEVEL: 'info', SWITCHBOARD_EXIT_WITH_PARENT: '1' };
   for (const k of SCRUB) delete env[k];
   return env;
 }
