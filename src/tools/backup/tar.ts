@@ -118,6 +118,11 @@ export function safeEntryName(raw: string): string {
   return name;
 }
 
+async function writeAll(fh: Awaited<ReturnType<typeof open>>, data: Buffer): Promise<void> {
+  // write(2) may take less than it was given; the checksums would catch it, but later
+  for (let off = 0; off < data.length; ) off += (await fh.write(data, off, data.length - off)).bytesWritten;
+}
+
 /**
  * Extracts a .tar.gz into `dir` (which must exist and be empty). Returns the files written,
  * relative to dir. Throws TarFormatError for anything but plain files and folders with safe
@@ -143,7 +148,7 @@ export async function extractTarGz(archive: string, dir: string): Promise<string
         if (remaining > 0) {
           if (buf.length === 0) break;
           const n = Math.min(remaining, buf.length);
-          if (!discard) await fh!.write(buf.subarray(0, n));
+          if (!discard) await writeAll(fh!, buf.subarray(0, n));
           buf = buf.subarray(n);
           remaining -= n;
           if (remaining === 0 && fh) {
