@@ -50,8 +50,9 @@ export class Admin {
     };
   }
 
-  /** up | ejected | probing | draining | unhealthy | down (left the registry) */
+  /** up | ejected | probing | draining | unhealthy | gone (left the registry; kept for the grace period) */
   stateOf(b: Backend): string {
+    if (this.table.gone(b)) return 'gone';
     if (b.passive.state !== 'ok') return b.passive.state;
     if (b.status !== 'running') return b.status;
     if (!b.registryHealthy || !b.activeHealthy) return 'unhealthy';
@@ -83,6 +84,8 @@ export class Admin {
     const models: Record<string, { routable: number; total: number }> = {};
     let anyRoutable = false;
     for (const b of this.table.backends.values()) {
+      // a backend that left the registry on purpose (drained, deregistered) is not "down"
+      if (this.table.gone(b)) continue;
       const ok = this.#routable(b);
       if (ok) anyRoutable = true;
       for (const m of b.models) {

@@ -115,6 +115,11 @@ export class ServiceTable {
     for (const b of this.backends.values()) if (!b.isStatic && !names.has(b.name) && !this.#missingSince.has(b.name)) this.missing(b.name, false);
   }
 
+  /** Deregistered (or expired) and only kept for the grace period: not part of the fleet any more. */
+  gone(b: Backend): boolean {
+    return this.#missingSince.has(b.name) && !b.registryHealthy;
+  }
+
   /** Drops entries missing for longer than the grace period. */
   sweep(): void {
     const now = this.clock.now();

@@ -82,7 +82,7 @@ export interface FleetStatus {
 }
 
 /** States that are deliberate (an operator or an agent put the service there), not failures. */
-const DELIBERATE = new Set(['draining', 'maintenance', 'stopping', 'stopped', 'starting']);
+const DELIBERATE = new Set(['draining', 'maintenance', 'stopping', 'stopped', 'starting', 'gone']);
 
 function str(v: unknown): string | null {
   return typeof v === 'string' ? v : null;

@@ -102,6 +102,23 @@ describe('router discovery from the registry', () => {
     await until('removed after grace', () => !r.table.backends.has('gpu-a'), 3000);
   });
 
+  it('a deregistered backend is "gone", not "down": readiness stays ok while the rest serve', async (t) => {
+    const reg = await startRegistry(t);
+    const [a, b] = await Promise.all([startBackend(t, 'a'), startBackend(t, 'b')]);
+    const r = await startRouter(t, { registryUrl: reg.url, removalGraceMs: 60_000 });
+    await register(reg.url, 'gpu-a', a.port, ['m1']);
+    await register(reg.url, 'gpu-b', b.port, ['m1']);
+    await until('both routable', () => r.admin.readiness().models.m1?.routable === 2);
+    await fetch(`${reg.url}/services/gpu-a`, { method: 'DELETE' });
+    await until('gpu-a gone', async () => {
+      const s = (await (await fetch(`${r.url}/services`)).json()) as { services: { name: string; state: string }[] };
+      return s.services.find((x) => x.name === 'gpu-a')?.state === 'gone';
+    }, 1000);
+    const ready = (await (await fetch(`${r.url}/health/ready`)).json()) as { status: string; models: Record<string, { routable: number; total: number }> };
+    assert.equal(ready.status, 'ok');
+    assert.deepEqual(ready.models.m1, { routable: 1, total: 1 });
+  });
+
   it('serves /metrics that promtool accepts', async (t) => {
     if (!requireTool(t, 'promtool')) return;
     const a = await startBackend(t, 'a');
