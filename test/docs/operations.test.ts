@@ -151,7 +151,8 @@ describe('docs/operations.md', () => {
     mkdirSync(bin);
     writeFileSync(join(bin, 'switchboard'), `#!/bin/sh\nexec "${process.execPath}" "${CLI}" "$@"\n`);
     chmodSync(join(bin, 'switchboard'), 0o755);
-    const base = await freeBase(40);
+    // SWITCHBOARD_OPS_BASE_PORT=8080 runs the commands exactly as written (when those ports are free)
+    const base = process.env.SWITCHBOARD_OPS_BASE_PORT ? Number(process.env.SWITCHBOARD_OPS_BASE_PORT) : await freeBase(40);
     const port = (text: string): string => text.replace(/\b(80[89]\d|81[01]\d)\b/g, (p) => String(base + Number(p) - 8080));
     const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${bin}:${process.env.PATH ?? ''}`, SWITCHBOARD_LOG_LEVEL: 'info' };
     for (const k of ['SWITCHBOARD_TOKEN', 'SWITCHBOARD_ADMIN_TOKEN', 'SWITCHBOARD_REGISTRY_URL', 'SWITCHBOARD_ROUTER_URL', 'SWITCHBOARD_USAGE_DB', 'NO_COLOR']) delete env[k];
