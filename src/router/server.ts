@@ -163,6 +163,8 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     metrics.registryUp.set(discovery.state().connected ? 1 : 0);
     metrics.backendUp.reset();
     for (const b of table.backends.values()) {
+      // a deregistered backend kept for the grace period is not a backend that is down
+      if (table.gone(b)) continue;
       const v = b.up && b.passive.routable ? 1 : 0;
       for (const m of b.models) metrics.backendUp.labels(b.name, m).set(v);
     }
