@@ -90,16 +90,18 @@ describe('switchboard fleet', () => {
     await pidsGone([chatPid]);
     r = await f.run('status');
     assert.equal(r.code, 1);
-    assert.match(r.stdout, /^chat\s+agent\s+\d+\s+DEAD\s.*its engine still runs as pid (\d+)/m);
-    const orphan = Number(/its engine still runs as pid (\d+)/.exec(r.stdout)![1]);
+    assert.match(r.stdout, /^chat\s+agent\s+\d+\s+DEAD\s/m);
+    // a sim engine stops by itself within a second of losing its agent; if status still saw it,
+    // stop-all must stop it
+    const left = /its engine still runs as pid (\d+)/.exec(r.stdout);
+    const orphan = left ? [Number(left[1])] : [];
 
     const before = f.pids();
     r = await f.run('stop-all');
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /the agent chat was not running \(stale PID file removed\)/);
-    assert.match(r.stdout, new RegExp(`the agent chat: stopped its engine \\(pid ${orphan}, port ${f.base + 20}\\)`));
     assert.match(r.stdout, /stopped 3 processes/);
-    assert.deepEqual(await pidsGone([...before, orphan]), [], 'registry, router, agents and every engine are gone');
+    assert.deepEqual(await pidsGone([...before, ...orphan]), [], 'registry, router, agents and every engine are gone');
     assert.deepEqual(f.pids(), [], 'PID files removed');
     assert.equal((await f.run('status')).code, 3);
     assert.match((await f.run('stop-all')).stdout, /nothing was running/);
