@@ -7,9 +7,21 @@ import { isSwitchboardError, sbError, sbErrorFrom, type SwitchboardError } from 
 
 export const JSON_CONTENT_TYPE = 'application/json';
 
+/**
+ * A request header read from rawHeaders (the first with that lowercase name). Cheaper than
+ * req.headers on a hot path: touching req.headers makes Node build the whole headers object.
+ */
+export function rawHeader(raw: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    if (k.length === name.length && k.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}
+
 /** Reads the whole body, refusing more than limitBytes with SB_ERR_BODY_TOO_LARGE (413). */
 export function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
+  const declared = Number(rawHeader(req.rawHeaders, 'content-length'));
   if (Number.isFinite(declared) && declared > limitBytes) {
     req.resume();
     return Promise.reject(sbError('SB_ERR_BODY_TOO_LARGE', limitBytes));

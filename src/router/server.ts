@@ -12,6 +12,8 @@ import {
   isSwitchboardError,
   listen,
   newRequestId,
+  rawHeader,
+  readBody,
   sendJson,
   sbError,
   silentLogger,
@@ -42,47 +44,6 @@ import { sendOpenAIError } from './reply.js';
 import { endpointOf, parseRequestInfo } from './request-info.js';
 import { loadStaticServices } from './static-services.js';
 import { ServiceTable } from './table.js';
-
-/** A request header from rawHeaders (the first one with that lowercase name). */
-function rawHeader(raw: string[], name: string): string | undefined {
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!;
-    if (k.length === name.length && k.toLowerCase() === name) return raw[i + 1];
-  }
-  return undefined;
-}
-
-/** readBody without req.headers: refuses a declared or actual size over the limit (413). */
-function readRequestBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
-  const declared = Number(rawHeader(req.rawHeaders, 'content-length'));
-  if (declared > limitBytes) {
-    req.resume();
-    return Promise.reject(sbError('SB_ERR_BODY_TOO_LARGE', limitBytes));
-  }
-  return new Promise((resolve, reject) => {
-    let first: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let size = 0;
-    let failed = false;
-    req.on('data', (chunk: Buffer) => {
-      if (failed) return;
-      size += chunk.length;
-      if (size > limitBytes) {
-        failed = true;
-        first = undefined;
-        chunks = undefined;
-        reject(sbError('SB_ERR_BODY_TOO_LARGE', limitBytes));
-      } else if (first === undefined) first = chunk;
-      else (chunks ??= [first]).push(chunk);
-    });
-    req.on('end', () => {
-      if (!failed) resolve(chunks ? Buffer.concat(chunks, size) : (first ?? Buffer.alloc(0)));
-    });
-    req.on('error', (err) => {
-      if (!failed) reject(err);
-    });
-  });
-}
 
 /** The router's own GET endpoints (everything else is proxied or 404). */
 const LOCAL_GET = new Set(['/health', '/status', '/health/live', '/livez', '/health/ready', '/readyz', '/models', '/v1/models', '/metrics', '/services', '/stats', '/admin/gateway']);
@@ -276,7 +237,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   const proxyRequest = async (req: IncomingMessage, res: ServerResponse, url: string, path: string, requestId: string): Promise<void> => {
     const endpoint = endpointOf(path);
     const method = req.method ?? 'GET';
-    const body = await readRequestBody(req, config.maxBodyBytes);
+    const body = await readBody(req, config.maxBodyBytes);
     const info = parseRequestInfo(endpoint, method, body);
     if (isSwitchboardError(info)) throw info;
     // an unknown path is proxied only when the body names a model to route on (as InfiniLM did)
