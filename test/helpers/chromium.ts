@@ -123,7 +123,13 @@ export async function launchChromium(t: TestContext, opts: { width?: number; hei
       await exited;
       clearTimeout(kill);
     }
-    rmSync(profile, { recursive: true, force: true });
+    // chromium's helper processes may still be writing their cache for a moment after the main
+    // one exits: retry on ENOTEMPTY/EBUSY (Node's own back-off), then give up quietly (a temp dir)
+    try {
+      rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+    } catch {
+      // left in the temp folder
+    }
   };
   t.after(close);
 
