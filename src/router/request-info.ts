@@ -3,7 +3,13 @@
 // streams, max_tokens and a session key. A body on an OpenAI endpoint that is not valid JSON, or a
 // `model` that is not a string, is a 400 naming the problem; on other paths the request is routed
 // without a model, as the original did.
+//
+// Small bodies are parsed with JSON.parse. Large ones (long prompts, RAG contexts) are scanned for
+// the top-level fields only (json-scan.ts), which costs a fraction of a full parse; the full
+// object is then built only if a policy asks for it (`body`). A large body the scanner cannot
+// read is parsed in full, so malformed JSON still gets the 400 naming the problem.
 import { sbError, type SwitchboardError } from '../core/index.js';
+import { scanTopLevel, type TopValue } from './json-scan.js';
 import type { Endpoint } from './table.js';
 
 const ENDPOINTS: Record<string, Endpoint> = {
@@ -18,47 +24,89 @@ const ENDPOINTS: Record<string, Endpoint> = {
   '/v2/rerank': 'rerank',
 };
 
+/** Bodies at least this large are scanned instead of parsed. */
+export const SCAN_MIN_BYTES = 16 * 1024;
+const FIELDS: ReadonlySet<string> = new Set(['model', 'stream', 'max_tokens', 'max_completion_tokens', 'prompt_cache_key']);
+
 export function endpointOf(path: string): Endpoint {
   return ENDPOINTS[path] ?? 'other';
 }
 
-export interface RequestInfo {
-  endpoint: Endpoint;
-  /** The parsed body when it was JSON (policies read it; aliases rewrite it). */
-  body: Record<string, unknown> | undefined;
-  model: string | undefined;
-  stream: boolean;
-  maxTokens: number | undefined;
-  promptCacheKey: string | undefined;
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export class RequestInfo {
+  model: string | undefined = undefined;
+  stream = false;
+  maxTokens: number | undefined = undefined;
+  promptCacheKey: string | undefined = undefined;
+  /** The parsed body: null until asked for (scanned bodies), undefined when not a JSON object. */
+  #body: Record<string, unknown> | undefined | null;
+
+  constructor(
+    readonly endpoint: Endpoint,
+    private readonly raw: Buffer,
+    parsed: Record<string, unknown> | undefined | null,
+  ) {
+    this.#body = parsed;
+  }
+
+  /** The JSON body as an object (policies read it; aliases rewrite it); parsed on first use. */
+  get body(): Record<string, unknown> | undefined {
+    if (this.#body === null) {
+      try {
+        const v: unknown = JSON.parse(this.raw.toString('utf8'));
+        this.#body = isObject(v) ? v : undefined;
+      } catch {
+        this.#body = undefined;
+      }
+    }
+    return this.#body;
+  }
+}
+
+/** Fills the routing fields from the body's top-level values; an error names a bad one. */
+function fill(info: RequestInfo, get: (k: string) => TopValue | object, strict: boolean): SwitchboardError | undefined {
+  const model = get('model');
+  if (model !== undefined) {
+    if (typeof model !== 'string' || model === '') {
+      if (strict) return sbError('SB_ERR_INVALID_FIELD', 'model', 'a non-empty string').withParam('model');
+    } else info.model = model;
+  }
+  const stream = get('stream');
+  if (stream !== undefined && typeof stream !== 'boolean' && strict) return sbError('SB_ERR_INVALID_FIELD', 'stream', 'a boolean').withParam('stream');
+  info.stream = stream === true;
+  const mt = get('max_completion_tokens') ?? get('max_tokens');
+  if (typeof mt === 'number' && Number.isFinite(mt) && mt >= 0) info.maxTokens = mt;
+  const pck = get('prompt_cache_key');
+  if (typeof pck === 'string' && pck !== '') info.promptCacheKey = pck;
+  return undefined;
 }
 
 export function parseRequestInfo(endpoint: Endpoint, method: string, raw: Buffer): RequestInfo | SwitchboardError {
-  const info: RequestInfo = { endpoint, body: undefined, model: undefined, stream: false, maxTokens: undefined, promptCacheKey: undefined };
-  if (method !== 'POST' || raw.length === 0) return info;
+  if (method !== 'POST' || raw.length === 0) return new RequestInfo(endpoint, raw, undefined);
+  const strict = endpoint !== 'other';
+  if (raw.length >= SCAN_MIN_BYTES) {
+    const top = scanTopLevel(raw, FIELDS);
+    if (top) {
+      const info = new RequestInfo(endpoint, raw, null);
+      // a field present as an object or array reads as undefined here: that is "not a string"
+      const err = fill(info, (k) => (top.has(k) && top.get(k) === undefined ? {} : top.get(k)), strict);
+      return err ?? info;
+    }
+  }
   let body: unknown;
   try {
     body = JSON.parse(raw.toString('utf8'));
   } catch (err) {
-    if (endpoint === 'other') return info;
+    if (!strict) return new RequestInfo(endpoint, raw, undefined);
     return sbError('SB_ERR_INVALID_JSON', (err as Error).message);
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
-    if (endpoint === 'other') return info;
+  if (!isObject(body)) {
+    if (!strict) return new RequestInfo(endpoint, raw, undefined);
     return sbError('SB_ERR_INVALID_FIELD', 'body', 'a JSON object').withParam('body');
   }
-  const b = body as Record<string, unknown>;
-  info.body = b;
-  const model = b.model;
-  if (model !== undefined) {
-    if (typeof model !== 'string' || model === '') {
-      if (endpoint !== 'other') return sbError('SB_ERR_INVALID_FIELD', 'model', 'a non-empty string').withParam('model');
-    } else info.model = model;
-  }
-  const stream = b.stream;
-  if (stream !== undefined && typeof stream !== 'boolean' && endpoint !== 'other') return sbError('SB_ERR_INVALID_FIELD', 'stream', 'a boolean').withParam('stream');
-  info.stream = stream === true;
-  const mt = b.max_completion_tokens ?? b.max_tokens;
-  if (typeof mt === 'number' && Number.isFinite(mt) && mt >= 0) info.maxTokens = mt;
-  if (typeof b.prompt_cache_key === 'string' && b.prompt_cache_key !== '') info.promptCacheKey = b.prompt_cache_key;
-  return info;
+  const info = new RequestInfo(endpoint, raw, body);
+  return fill(info, (k) => body[k] as TopValue | object, strict) ?? info;
 }
