@@ -27,12 +27,15 @@ function hostPort(host: string, port: number): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
+/** What a probe needs of a service (a registry record, or a router's backend). */
+export type ProbeSubject = Pick<StoredService, 'host' | 'port' | 'url' | 'metadata'>;
+
 /**
  * What to probe, in order: `metadata.health_url` when given; for `openai-api` records the
  * InfiniLM rule (the babysitter on port + 1), falling back to the backend's own `/health` when
  * nothing listens there; otherwise `<url>/health`.
  */
-export function probeTargets(s: StoredService): string[] {
+export function probeTargets(s: ProbeSubject): string[] {
   const custom = s.metadata.health_url;
   if (typeof custom === 'string' && custom.length > 0) return [custom];
   if (s.metadata.type === 'openai-api' && s.port < 65535) return [`http://${hostPort(s.host, s.port + 1)}/health`, `${s.url}/health`];
@@ -51,7 +54,7 @@ async function get(url: string, timeoutMs: number): Promise<number> {
 }
 
 /** One probe: 2xx from the first target that answers. Connection refused moves on to the next. */
-export async function probeService(s: StoredService, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
+export async function probeService(s: ProbeSubject, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
   const targets = probeTargets(s);
   let detail = '';
   for (const url of targets) {

@@ -2,7 +2,7 @@
 // alias / canary resolution, rate limits (requests and reserved tokens, settled when the response
 // ends), and one usage record per request written off the request path. Everything here comes
 // from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
-import type { Clock, Logger, Random } from '../core/index.js';
+import { asSwitchboardError, type Clock, type Logger, type Random } from '../core/index.js';
 import { estimateTokens, KeysWatcher, NO_RATE_LIMITS, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
 import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';
 import { Aliases } from './aliases.js';
@@ -11,6 +11,7 @@ import type { RouterEvents } from './events.js';
 import type { Exchange } from './exchange.js';
 import type { RouterMetrics } from './metrics.js';
 import { sendOpenAIError } from './reply.js';
+import { sessionKeyOf } from './request-info.js';
 import type { ServiceTable } from './table.js';
 
 export interface GatewayDeps {
@@ -26,6 +27,7 @@ export class Gateway {
   readonly aliases: Aliases;
   keys: KeysWatcher | undefined;
   #keysFile: string | undefined;
+  #sessionHeader = 'x-session-id';
   #limits: RateLimitsConfig = NO_RATE_LIMITS;
   #limited = false;
   #store: RateLimitStore | undefined;
@@ -69,6 +71,7 @@ export class Gateway {
     }
     this.keys = keys;
     this.#keysFile = config.keysFile;
+    this.#sessionHeader = config.sessionHeader;
     this.#limits = limits;
     this.#limited = config.rateLimits !== undefined;
     this.#limiter?.update(limits);
@@ -95,15 +98,15 @@ export class Gateway {
         ex.keyName = key.name;
         keyLimits = key.limits;
       } catch (err) {
-        ex.status = (err as { statusCode?: number }).statusCode ?? 401;
-        sendOpenAIError(ex.res, err as never, { 'x-request-id': ex.requestId });
+        const e = asSwitchboardError(err);
+        ex.status = e.statusCode;
+        sendOpenAIError(ex.res, e, { 'x-request-id': ex.requestId });
         return false;
       }
     }
     // 2. alias / canary
     if (asked !== undefined && this.aliases.has(asked)) {
-      const header = ex.req.headers['x-session-id'];
-      const r = this.aliases.resolve(asked, { key: ex.keyName, session: ex.info.promptCacheKey ?? (typeof header === 'string' ? header : undefined) ?? ex.req.socket.remoteAddress });
+      const r = this.aliases.resolve(asked, { key: ex.keyName, session: sessionKeyOf(ex.req, ex.info, this.#sessionHeader) });
       ex.model = r.model;
       ex.variant = r.variant;
       if (r.model !== asked && ex.info.body) {

@@ -1,35 +1,14 @@
-// The router's own health checks. Registry-discovered backends are probed by the registry (its
-// verdict arrives as is_healthy); the router probes (1) static services, every health interval,
+// The router's own health checks, by the registry's probe rule (registry/prober.ts:
+// metadata.health_url, else the babysitter on port + 1, then the backend's /health).
+// Registry-discovered backends are probed by the registry (its verdict arrives as is_healthy);
+// the router probes (1) static services, every health interval,
 // as InfiniLM's router did, and (2) ejected backends when their ejection ends: one good probe
 // re-admits, a failed one ejects again for longer.
-import { request } from 'undici';
-import { describeError, type Clock, type Logger, type TimerHandle } from '../core/index.js';
+import type { Clock, Logger, TimerHandle } from '../core/index.js';
+import { probeService } from '../registry/prober.js';
 import type { Backend } from './backend.js';
 import type { RouterEvents } from './events.js';
 import type { ServiceTable } from './table.js';
-
-/** Where a backend answers health: metadata.health_url; for openai-api the babysitter (port + 1), then the backend's own /health. */
-export function healthTargets(b: Backend): string[] {
-  const custom = b.metadata.health_url;
-  if (typeof custom === 'string' && custom.length > 0) return [custom];
-  if (b.kind === 'openai-api' && b.port < 65535) return [`${b.babysitterUrl}/health`, `${b.url}/health`];
-  return [`${b.url}/health`];
-}
-
-export async function probeBackend(b: Backend, timeoutMs: number): Promise<{ ok: boolean; detail: string }> {
-  let detail = '';
-  for (const url of healthTargets(b)) {
-    try {
-      const res = await request(url, { method: 'GET', headersTimeout: timeoutMs, bodyTimeout: timeoutMs, signal: AbortSignal.timeout(timeoutMs) });
-      await res.body.dump();
-      return { ok: res.statusCode >= 200 && res.statusCode < 300, detail: `${url} answered ${res.statusCode}` };
-    } catch (err) {
-      detail = `${url}: ${describeError(err)}`;
-      if ((err as { code?: string }).code !== 'ECONNREFUSED') break;
-    }
-  }
-  return { ok: false, detail };
-}
 
 export class HealthChecker {
   readonly #timers = new Set<TimerHandle>();
@@ -60,7 +39,7 @@ export class HealthChecker {
     const statics = [...this.table.backends.values()].filter((b) => b.isStatic && b.metadata.health_check !== false);
     await Promise.all(
       statics.map(async (b) => {
-        const { ok, detail } = await probeBackend(b, this.timeoutMs);
+        const { ok, detail } = await probeService(b, this.timeoutMs);
         b.lastCheckMs = this.clock.now();
         if (ok !== b.activeHealthy) {
           b.activeHealthy = ok;
@@ -85,7 +64,7 @@ export class HealthChecker {
   async #readmit(b: Backend): Promise<void> {
     if (this.#closed || !this.table.backends.has(b.name)) return;
     b.passive.startProbing();
-    const { ok, detail } = await probeBackend(b, this.timeoutMs);
+    const { ok, detail } = await probeService(b, this.timeoutMs);
     if (this.#closed) return;
     if (ok) {
       b.passive.readmit();

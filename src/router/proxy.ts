@@ -4,7 +4,7 @@
 // Retries happen only while no byte has reached the client: on a connect error, a reset, a 5xx or
 // a timeout before the response starts, on a different backend, within the attempt limit and the
 // retry budget. A stream the backend cuts ends with an SSE error event, never with [DONE].
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { IncomingHttpHeaders } from 'node:http';
 import { describeError, sbError, type Clock, type Logger, type SwitchboardError, type TimerHandle } from '../core/index.js';
 import type { Backend } from './backend.js';
@@ -31,7 +31,6 @@ type FailureKind = 'connect' | 'refused' | 'timeout' | 'reset' | 'status_5xx' | 
 function classify(err: Error): FailureKind {
   const code = (err as { code?: string }).code;
   if (code === 'ECONNREFUSED') return 'refused';
-  if (err instanceof undiciErrors.ConnectTimeoutError || err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError) return 'timeout';
   if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'SB_TOTAL_TIMEOUT') return 'timeout';
   if (code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') return 'connect';
   return 'reset';
@@ -46,7 +45,12 @@ function errorFor(kind: FailureKind): SwitchboardError {
 class TotalTimeout extends Error {
   readonly code = 'SB_TOTAL_TIMEOUT';
 }
-class RetryAbort extends Error {}
+/** Drops a 5xx response for another attempt on one of these backends. */
+class RetryAbort extends Error {
+  constructor(readonly candidates: Backend[]) {
+    super('retrying elsewhere');
+  }
+}
 class ClientGone extends Error {}
 
 /** Replaces every occurrence of each pair's first buffer by its second. */
@@ -205,21 +209,19 @@ class Run {
   }
 
   /** Tries the next backend, or answers with the last error when there is none or retrying is not allowed. */
-  next(failure: SwitchboardError | undefined, budgetTaken = false): void {
+  next(failure: SwitchboardError | undefined, candidates?: Backend[]): void {
     const { ex, proxy } = this;
     if (failure) this.#lastError = failure;
     if (ex.clientGone) return this.finish();
-    if (this.#attempt > 0) {
-      if (this.#attempt >= proxy.config.retries.attempts || this.#timedOut) return this.#fail();
-      if (!budgetTaken && !proxy.budget.tryRetry()) {
-        proxy.log.warn({ requestId: ex.requestId }, 'retry budget spent; not retrying');
+    if (this.#attempt === 0) {
+      candidates = proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried);
+      if (candidates.length === 0) {
+        this.#lastError = sbError('SB_ERR_NO_HEALTHY_BACKENDS', ex.model);
         return this.#fail();
       }
-    }
-    const candidates = proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried);
-    if (candidates.length === 0) {
-      if (this.#attempt === 0) this.#lastError = sbError('SB_ERR_NO_HEALTHY_BACKENDS', ex.model);
-      return this.#fail();
+    } else {
+      candidates ??= this.retryCandidates();
+      if (!candidates) return this.#fail();
     }
     const b = proxy.balancerFor(ex.model, this.policy).pick(candidates, { sessionKey: ex.sessionKey })!;
     if (this.#attempt > 0) {
@@ -234,12 +236,20 @@ class Run {
     up.start();
   }
 
-  /** Whether a failed response may be dropped for another attempt: attempts, time and budget left, and another backend to try. */
-  retryWorthIt(): boolean {
+  /**
+   * The backends another attempt could go to, when attempts, time and the retry budget allow one
+   * (the budget is only spent when there is somewhere to go); undefined otherwise.
+   */
+  retryCandidates(): Backend[] | undefined {
     const { ex, proxy } = this;
-    if (this.#attempt >= proxy.config.retries.attempts || this.#timedOut) return false;
-    if (proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried).length === 0) return false;
-    return proxy.budget.tryRetry();
+    if (this.#attempt >= proxy.config.retries.attempts || this.#timedOut) return undefined;
+    const candidates = proxy.table.candidates(ex.model, ex.info.endpoint, ex.tried);
+    if (candidates.length === 0) return undefined;
+    if (!proxy.budget.tryRetry()) {
+      proxy.log.warn({ requestId: ex.requestId }, 'retry budget spent; not retrying');
+      return undefined;
+    }
+    return candidates;
   }
 
   #fail(): void {
@@ -338,12 +348,12 @@ class Upstream implements Dispatcher.DispatchHandler {
     b.series ??= { latency: proxy.metrics.upstreamLatency.labels(b.name) };
     b.series.latency.observe((now - this.#sentMono) / 1000);
     if (statusCode >= 500) {
-      if (statusCode !== 501 && statusCode !== 505 && this.run.retryWorthIt()) {
-        proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
-        controller.abort(new RetryAbort(`status ${statusCode}`));
+      proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
+      const retryTo = statusCode !== 501 && statusCode !== 505 ? this.run.retryCandidates() : undefined;
+      if (retryTo) {
+        controller.abort(new RetryAbort(retryTo));
         return;
       }
-      proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
     } else {
       b.passive.succeed();
     }
@@ -495,7 +505,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     const { proxy, ex } = this.run;
     this.#release();
     if (err instanceof RetryAbort) {
-      this.run.next(errorFor('status_5xx'), true);
+      this.run.next(errorFor('status_5xx'), err.candidates);
       return;
     }
     if (err instanceof ClientGone || ex.clientGone) {

@@ -41,12 +41,10 @@ import { RouterEvents } from './events.js';
 import { RouterMetrics } from './metrics.js';
 import { Proxy } from './proxy.js';
 import { sendOpenAIError } from './reply.js';
-import { endpointOf, parseRequestInfo } from './request-info.js';
+import { endpointOf, parseRequestInfo, sessionKeyOf } from './request-info.js';
 import { loadStaticServices } from './static-services.js';
 import { ServiceTable } from './table.js';
 
-/** The router's own GET endpoints (everything else is proxied or 404). */
-const LOCAL_GET = new Set(['/health', '/status', '/health/live', '/livez', '/health/ready', '/readyz', '/models', '/v1/models', '/metrics', '/services', '/stats', '/admin/gateway']);
 
 interface ModelSeries {
   duration: HistogramChild;
@@ -70,13 +68,7 @@ export interface RouterOptions {
   configFile?: string | undefined;
 }
 
-/**
- * Policies run between parsing and forwarding (auth, rate limits, aliases); they may answer the
- * request themselves (return false) or add end-of-request hooks to the exchange.
- */
-export type RequestPolicy = (ex: Exchange) => boolean | Promise<boolean>;
-
-/** A local endpoint added by a module (dashboard, admin actions): answers the request itself. */
+/** A local endpoint (built in, or added by a module such as the dashboard): answers the request itself. */
 export type LocalRoute = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
 export interface Router {
@@ -85,7 +77,7 @@ export interface Router {
   readonly metrics: RouterMetrics;
   readonly admin: Admin;
   readonly events: RouterEvents;
-  /** Extra local routes, keyed "METHOD /path" (e.g. "GET /dashboard"); they take precedence over the proxy. */
+  /** Local endpoints, keyed "METHOD /path" (e.g. "GET /dashboard"; HEAD uses GET's); modules add theirs. */
   readonly routes: Map<string, LocalRoute>;
   /** Checks the admin token when one is configured. */
   adminAllowed(req: IncomingMessage): boolean;
@@ -95,8 +87,6 @@ export interface Router {
   /** Re-reads the routing file and applies it; a bad file is refused and the old config stays. */
   reload(): { ok: true } | { ok: false; error: string };
   url: string;
-  /** Policies applied to every proxied request, in order. */
-  readonly policies: RequestPolicy[];
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -117,7 +107,6 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   const proxy = new Proxy(config, table, metrics, clock, log, { random, loadFactor: config.hashLoadFactor }, (b: Backend, ms: number) => health.scheduleReadmission(b, ms), events);
   const admin = new Admin(table, metrics, clock, () => discovery.state());
   const gateway = await Gateway.create(config, { table, metrics, events, clock, random, log });
-  const policies: RequestPolicy[] = [gateway.policy];
   const adminAllowed = config.adminToken ? bearerChecker(config.adminToken) : () => true;
 
   metrics.registry.onCollect(() => {
@@ -169,70 +158,33 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     events.requestEnded(ex);
   };
 
-  const extraRoutes = new Map<string, LocalRoute>();
-
-  const local = (req: IncomingMessage, res: ServerResponse, path: string): boolean => {
-    if (req.method === 'POST' && path === '/admin/reload') {
-      if (!adminAllowed(req)) {
-        sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
-        return true;
-      }
+  // every local endpoint, keyed "METHOD /path" (HEAD is looked up as GET); modules add theirs
+  const routes = new Map<string, LocalRoute>();
+  const adminOnly =
+    (fn: LocalRoute): LocalRoute =>
+    (req, res) => {
+      if (adminAllowed(req)) return fn(req, res);
+      sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
+    };
+  const get = (paths: string[], fn: LocalRoute): void => {
+    for (const p of paths) routes.set(`GET ${p}`, fn);
+  };
+  get(['/health', '/status'], (_req, res) => admin.health(res));
+  get(['/health/live', '/livez'], (_req, res) => admin.live(res));
+  get(['/health/ready', '/readyz'], (_req, res) => admin.ready(res));
+  get(['/models', '/v1/models'], (_req, res) => admin.models(res));
+  get(['/metrics'], (_req, res) => admin.metricsText(res));
+  get(['/services'], adminOnly((_req, res) => admin.services(res)));
+  get(['/stats'], adminOnly((_req, res) => admin.stats(res)));
+  get(['/admin/gateway'], adminOnly((_req, res) => sendJson(res, 200, gateway.status())));
+  routes.set(
+    'POST /admin/reload',
+    adminOnly((_req, res) => {
       const r = router.reload();
       if (r.ok) sendJson(res, 200, { status: 'reloaded' });
       else sendOpenAIError(res, sbError('SB_ERR_CONFIG_INVALID', 'the routing file', r.error));
-      return true;
-    }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      const extra = extraRoutes.get(`${req.method} ${path}`);
-      if (!extra) return false;
-      void Promise.resolve(extra(req, res)).catch((err: unknown) => sendOpenAIError(res, asSwitchboardError(err)));
-      return true;
-    }
-    const extra = extraRoutes.get(`GET ${path}`);
-    if (extra) {
-      void Promise.resolve(extra(req, res)).catch((err: unknown) => sendOpenAIError(res, asSwitchboardError(err)));
-      return true;
-    }
-    switch (path) {
-      case '/health':
-      case '/status':
-        admin.health(res);
-        return true;
-      case '/health/live':
-      case '/livez':
-        admin.live(res);
-        return true;
-      case '/health/ready':
-      case '/readyz':
-        admin.ready(res);
-        return true;
-      case '/models':
-      case '/v1/models':
-        admin.models(res);
-        return true;
-      case '/metrics':
-        admin.metricsText(res);
-        return true;
-      case '/admin/gateway':
-        if (!adminAllowed(req)) {
-          sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
-          return true;
-        }
-        sendJson(res, 200, gateway.status());
-        return true;
-      case '/services':
-      case '/stats':
-        if (!adminAllowed(req)) {
-          sendOpenAIError(res, sbError('SB_ERR_UNAUTHORIZED', 'This endpoint needs the admin token (Authorization: Bearer <token>)'));
-          return true;
-        }
-        if (path === '/services') admin.services(res);
-        else admin.stats(res);
-        return true;
-      default:
-        return false;
-    }
-  };
+    }),
+  );
 
   const proxyRequest = async (req: IncomingMessage, res: ServerResponse, url: string, path: string, requestId: string): Promise<void> => {
     const endpoint = endpointOf(path);
@@ -268,23 +220,15 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     };
     seriesOf(ex.modelLabel).inflight.inc();
     ex.onEnd.push(endMetrics);
-    for (const policy of policies) {
-      if (policy === gateway.policy && !gateway.active) continue;
-      const r = policy(ex);
+    if (gateway.active) {
+      const r = gateway.policy(ex);
       if (!(typeof r === 'boolean' ? r : await r)) {
         for (const fn of ex.onEnd) fn(ex);
         return;
       }
     }
     const settings = modelSettings(config, ex.model);
-    if (settings.policy === 'consistent_hash') {
-      const hk = settings.hashKey;
-      const header = req.headers[config.sessionHeader];
-      ex.sessionKey =
-        (hk === undefined || hk === 'prompt_cache_key' ? info.promptCacheKey : undefined) ??
-        (hk === undefined || hk === 'header' ? (typeof header === 'string' && header !== '' ? header : undefined) : undefined) ??
-        (hk === undefined || hk === 'client' ? req.socket.remoteAddress : undefined);
-    }
+    if (settings.policy === 'consistent_hash') ex.sessionKey = sessionKeyOf(req, info, config.sessionHeader, settings.hashKey);
     proxy.forward(ex);
   };
 
@@ -295,9 +239,13 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     // from rawHeaders: touching req.headers makes Node build the whole headers object
     const requestId = acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
     const method = req.method ?? 'GET';
-    if (((method === 'GET' || method === 'HEAD') && LOCAL_GET.has(path)) || extraRoutes.has(`${method} ${path}`) || (method === 'POST' && path === '/admin/reload')) {
+    const route = routes.get(`${method === 'HEAD' ? 'GET' : method} ${path}`);
+    if (route) {
       res.setHeader('x-request-id', requestId);
-      if (local(req, res, path)) return;
+      void Promise.resolve()
+        .then(() => route(req, res))
+        .catch((err: unknown) => sendOpenAIError(res, asSwitchboardError(err)));
+      return;
     }
     // proxied responses get x-request-id in their writeHead (cheaper than setHeader here)
     proxyRequest(req, res, url, path, requestId).catch((err: unknown) => {
@@ -364,7 +312,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     metrics,
     admin,
     events,
-    routes: extraRoutes,
+    routes,
     adminAllowed,
     gateway,
     get config() {
@@ -372,7 +320,6 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     },
     reload,
     url: '',
-    policies,
     async listen() {
       const addr = await listen(server, config.host, config.port);
       router.url = urlOf(addr);
