@@ -164,13 +164,17 @@ export function parseConfig<S extends z.ZodType>(schema: S, layers: readonly Con
 }
 
 /** Reads a JSON, YAML or TOML file into a plain object (by extension; JSON otherwise). */
-export function readConfigFile(file: string): Record<string, unknown> {
-  let text: string;
+/** A config file's text; SB_ERR_CONFIG_FILE names the file when it cannot be read. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (err) {
     throw sbErrorFrom(err, 'SB_ERR_CONFIG_FILE', file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err));
   }
+}
+
+export function readConfigFile(file: string): Record<string, unknown> {
+  const text = readConfigText(file);
   let value: unknown;
   try {
     const ext = extname(file).toLowerCase();

@@ -2,8 +2,7 @@
 // `{"services": [...]}` or `{"static_services": {"services": [...]}}` (router_config.json). Entry
 // fields: name (default service_<n>), host, port, weight (1), metadata ({}), and url (ours,
 // optional: default http://host:port). A malformed entry is refused at start, naming it.
-import { readFileSync } from 'node:fs';
-import { sbError, sbErrorFrom } from '../core/index.js';
+import { readConfigText, sbError, sbErrorFrom } from '../core/index.js';
 import type { BackendSpec } from './backend.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -38,12 +37,7 @@ export function parseStaticServices(value: unknown, source: string): BackendSpec
 }
 
 export function loadStaticServices(file: string): BackendSpec[] {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw sbErrorFrom(err, 'SB_ERR_CONFIG_FILE', file, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(err));
-  }
+  const text = readConfigText(file);
   let value: unknown;
   try {
     value = JSON.parse(text);
