@@ -3,6 +3,7 @@
 // and counters survive an update.
 import type { ServiceLoad } from '../registry/record.js';
 import type { PassiveHealth } from './passive-health.js';
+import type { Origin } from './upstream-pool.js';
 
 export type BackendKind = 'openai-api' | 'embeddings' | 'rerank';
 export const ROUTABLE_TYPES: ReadonlySet<string> = new Set<BackendKind>(['openai-api', 'embeddings', 'rerank']);
@@ -31,6 +32,8 @@ export class Backend {
   name: string;
   url = '';
   origin = '';
+  /** Where the proxy's connections go (host, port, TLS), and the Host header it sends. */
+  target: Origin = { host: '', port: 0, key: '', tls: false };
   basePath = '';
   host = '';
   port = 0;
@@ -70,6 +73,8 @@ export class Backend {
     this.url = spec.url.replace(/\/+$/, '');
     const u = new URL(this.url);
     this.origin = u.origin;
+    const tls = u.protocol === 'https:';
+    this.target = { host: u.hostname.replace(/^\[(.*)\]$/, '$1'), port: Number(u.port) || (tls ? 443 : 80), key: u.host, tls };
     this.basePath = u.pathname === '/' ? '' : u.pathname.replace(/\/+$/, '');
     const h = spec.host.includes(':') && !spec.host.startsWith('[') ? `[${spec.host}]` : spec.host;
     this.babysitterUrl = `http://${h}:${spec.port + 1}`;

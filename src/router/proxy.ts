@@ -4,8 +4,6 @@
 // Retries happen only while no byte has reached the client: on a connect error, a reset, a 5xx or
 // a timeout before the response starts, on a different backend, within the attempt limit and the
 // retry budget. A stream the backend cuts ends with an SSE error event, never with [DONE].
-import { Agent, type Dispatcher } from 'undici';
-import type { IncomingHttpHeaders } from 'node:http';
 import { describeError, sbError, type Clock, type Logger, type SwitchboardError, type TimerHandle } from '../core/index.js';
 import type { Backend } from './backend.js';
 import { createBalancer, type Balancer, type BalancerOptions } from './balancers/index.js';
@@ -16,6 +14,7 @@ import type { RouterMetrics } from './metrics.js';
 import { sendOpenAIError, sseErrorEvent } from './reply.js';
 import { RetryBudget } from './retry-budget.js';
 import type { ServiceTable } from './table.js';
+import { UpstreamPool, type Call, type ResponseHandler } from './upstream-pool.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const DONE = Buffer.from('data: [DONE]');
@@ -31,7 +30,7 @@ type FailureKind = 'connect' | 'refused' | 'timeout' | 'reset' | 'status_5xx' | 
 function classify(err: Error): FailureKind {
   const code = (err as { code?: string }).code;
   if (code === 'ECONNREFUSED') return 'refused';
-  if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'SB_TOTAL_TIMEOUT') return 'timeout';
+  if (code === 'SB_CONNECT_TIMEOUT' || code === 'SB_FIRST_BYTE_TIMEOUT' || code === 'SB_IDLE_TIMEOUT' || code === 'SB_TOTAL_TIMEOUT') return 'timeout';
   if (code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'ENETUNREACH' || code === 'EAI_AGAIN') return 'connect';
   return 'reset';
 }
@@ -42,8 +41,13 @@ function errorFor(kind: FailureKind): SwitchboardError {
   return sbError('SB_ERR_UPSTREAM_FAILED');
 }
 
-class TotalTimeout extends Error {
-  readonly code = 'SB_TOTAL_TIMEOUT';
+class Timeout extends Error {
+  constructor(
+    message: string,
+    readonly code: 'SB_TOTAL_TIMEOUT' | 'SB_FIRST_BYTE_TIMEOUT' | 'SB_IDLE_TIMEOUT',
+  ) {
+    super(message);
+  }
 }
 /** Drops a 5xx response for another attempt on one of these backends. */
 class RetryAbort extends Error {
@@ -72,10 +76,13 @@ function rewriteAll(chunk: Buffer, pairs: [Buffer, Buffer][]): Buffer {
   return out;
 }
 
-/** Headers to forward: the client's, minus hop-by-hop, plus the request id and X-Forwarded-For. */
-function forwardHeaders(ex: Exchange): string[] {
+/**
+ * The header lines to forward: the client's, minus hop-by-hop, plus the request id and
+ * X-Forwarded-For ("name: value\r\n" each; Host and Content-Length are added per attempt).
+ */
+function forwardHeaders(ex: Exchange): string {
   const raw = ex.req.rawHeaders;
-  const out: string[] = [];
+  let out = '';
   let xff: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
     const k = raw[i]!.toLowerCase();
@@ -84,23 +91,34 @@ function forwardHeaders(ex: Exchange): string[] {
       xff = raw[i + 1];
       continue;
     }
-    out.push(k, raw[i + 1]!);
+    out += `${k}: ${raw[i + 1]!}\r\n`;
   }
   const addr = ex.req.socket.remoteAddress ?? '';
-  out.push('x-request-id', ex.requestId, 'x-forwarded-for', xff ? `${xff}, ${addr}` : addr);
-  return out;
+  return `${out}x-request-id: ${ex.requestId}\r\nx-forwarded-for: ${xff ? `${xff}, ${addr}` : addr}\r\n`;
+}
+
+/** How often the sweep looks for timeouts: a quarter of the shortest one configured, 5-250 ms. */
+function sweepInterval(config: RouterConfig): number {
+  let min = Math.min(config.timeouts.firstByteMs, config.timeouts.idleMs, config.timeouts.totalMs);
+  for (const m of Object.values(config.models ?? {})) {
+    const t = m.timeouts;
+    if (t) min = Math.min(min, t.firstByteMs ?? min, t.idleMs ?? min, t.totalMs ?? min);
+  }
+  return Math.max(5, Math.min(250, Math.floor(min / 4)));
 }
 
 export class Proxy {
-  readonly agent: Agent;
+  readonly pool: UpstreamPool;
   readonly budget: RetryBudget;
   readonly #balancers = new Map<string, Balancer>();
-  /** Runs in progress: one sweep every 250 ms enforces their total timeout (no timer per request). */
+  /** Runs in progress: one sweep enforces their timeouts (no timer per request). */
   readonly active = new Set<Run>();
   #sweep: TimerHandle | undefined;
+  #config: RouterConfig;
+  #sweepMs: number;
 
   constructor(
-    public config: RouterConfig,
+    config: RouterConfig,
     readonly table: ServiceTable,
     readonly metrics: RouterMetrics,
     readonly clock: Clock,
@@ -110,23 +128,27 @@ export class Proxy {
     readonly onEject: (b: Backend, durationMs: number) => void,
     readonly events: RouterEvents,
   ) {
-    this.agent = new Agent({
-      connect: { timeout: config.timeouts.connectMs },
-      keepAliveTimeout: 60_000,
-      keepAliveMaxTimeout: 600_000,
-      pipelining: 1,
-      // undici's own timeouts are set per request below
-      headersTimeout: 0,
-      bodyTimeout: 0,
-    });
+    this.#config = config;
+    this.#sweepMs = sweepInterval(config);
+    this.pool = new UpstreamPool({ keepAliveMs: 60_000, maxIdlePerOrigin: 1024 });
     const r = config.retries;
     this.budget = new RetryBudget(r.budgetRatio, r.budgetMinPerSecond, r.budgetWindowMs, clock);
     const sweep = (): void => {
       const now = clock.monotonic();
-      for (const run of this.active) if (run.deadline <= now) run.onTotalTimeout();
-      this.#sweep = clock.setTimeout(sweep, 250);
+      for (const run of this.active) run.checkTimeouts(now);
+      this.#sweep = clock.setTimeout(sweep, this.#sweepMs);
     };
-    this.#sweep = clock.setTimeout(sweep, 250);
+    this.#sweep = clock.setTimeout(sweep, this.#sweepMs);
+  }
+
+  get config(): RouterConfig {
+    return this.#config;
+  }
+
+  /** A reload: the sweep follows the new timeouts. */
+  set config(next: RouterConfig) {
+    this.#config = next;
+    this.#sweepMs = sweepInterval(next);
   }
 
   balancerFor(model: string | undefined, policy: PolicyName): Balancer {
@@ -170,7 +192,8 @@ export class Proxy {
 
   close(): Promise<void> {
     this.#sweep?.cancel();
-    return this.agent.close();
+    this.pool.close();
+    return Promise.resolve();
   }
 }
 
@@ -188,7 +211,7 @@ class Run {
     readonly ex: Exchange,
     readonly policy: PolicyName,
     readonly timeouts: Timeouts,
-    readonly headers: string[],
+    readonly headers: string,
   ) {
     this.deadline = proxy.clock.monotonic() + timeouts.totalMs;
     proxy.active.add(this);
@@ -202,10 +225,15 @@ class Run {
     });
   }
 
-  onTotalTimeout(): void {
+  /** Called by the sweep: the total deadline, then the current attempt's first-byte and idle limits. */
+  checkTimeouts(now: number): void {
     if (this.#timedOut || this.#ended) return;
-    this.#timedOut = true;
-    if (this.#current) this.#current.abort(new TotalTimeout(`no complete response within ${this.timeouts.totalMs} ms`));
+    if (this.deadline <= now) {
+      this.#timedOut = true;
+      this.#current?.abort(new Timeout(`no complete response within ${this.timeouts.totalMs} ms`, 'SB_TOTAL_TIMEOUT'));
+      return;
+    }
+    this.#current?.checkTimeouts(now, this.timeouts);
   }
 
   /** Tries the next backend, or answers with the last error when there is none or retrying is not allowed. */
@@ -279,12 +307,12 @@ class Run {
   }
 }
 
-/** One attempt on one backend: an undici dispatch handler writing straight into the client's response. */
-class Upstream implements Dispatcher.DispatchHandler {
-  #controller: Dispatcher.DispatchController | undefined;
-  #pendingAbort: Error | undefined;
+/** One attempt on one backend: a pool call whose response is written straight into the client's. */
+class Upstream implements ResponseHandler {
+  #call: Call | undefined;
   #headersSent = false;
   #done = false;
+  #paused = false;
   #sse = false;
   #sawDone = false;
   #chunks = 0;
@@ -310,24 +338,26 @@ class Upstream implements Dispatcher.DispatchHandler {
     b.inFlight++;
     b.requestCount++;
     this.#sentMono = proxy.clock.monotonic();
-    proxy.agent.dispatch(
-      {
-        origin: b.origin,
-        path: b.basePath + ex.url,
-        method: ex.method,
-        headers,
-        body: ex.body.length > 0 || ex.method === 'POST' || ex.method === 'PUT' || ex.method === 'PATCH' ? ex.body : null,
-        headersTimeout: timeouts.firstByteMs,
-        bodyTimeout: timeouts.idleMs,
-      },
-      this,
-    );
+    const method = ex.method;
+    const withBody = ex.body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH';
+    const head = Buffer.from(`${method} ${b.basePath}${ex.url} HTTP/1.1\r\nhost: ${b.target.key}\r\n${headers}${withBody ? `content-length: ${ex.body.length}\r\n` : ''}\r\n`, 'latin1');
+    const request = withBody && ex.body.length > 0 ? (ex.body.length < 4096 ? [Buffer.concat([head, ex.body])] : [head, ex.body]) : [head];
+    this.#call = proxy.pool.request(b.target, request, method === 'HEAD', this, timeouts.connectMs);
   }
 
   abort(reason: Error): void {
     if (this.#done) return;
-    if (this.#controller) this.#controller.abort(reason);
-    else this.#pendingAbort = reason;
+    this.#call?.abort(reason);
+  }
+
+  /** The sweep's look at this attempt: no response head within firstByteMs, or no data for idleMs. */
+  checkTimeouts(now: number, t: Timeouts): void {
+    if (this.#done) return;
+    if (!this.#headersSent) {
+      if (now - this.#sentMono >= t.firstByteMs) this.abort(new Timeout(`no response within ${t.firstByteMs} ms`, 'SB_FIRST_BYTE_TIMEOUT'));
+    } else if (!this.#paused && now - this.#lastChunkMono >= t.idleMs) {
+      this.abort(new Timeout(`no data for ${t.idleMs} ms`, 'SB_IDLE_TIMEOUT'));
+    }
   }
 
   #release(): void {
@@ -336,39 +366,39 @@ class Upstream implements Dispatcher.DispatchHandler {
     this.backend.inFlight--;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.#controller = controller;
-    if (this.#pendingAbort) controller.abort(this.#pendingAbort);
-  }
-
-  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onStart(statusCode: number, headers: string[]): void {
     const { proxy, ex } = this.run;
     const b = this.backend;
     const now = proxy.clock.monotonic();
+    this.#lastChunkMono = now;
     b.series ??= { latency: proxy.metrics.upstreamLatency.labels(b.name) };
     b.series.latency.observe((now - this.#sentMono) / 1000);
     if (statusCode >= 500) {
       proxy.blame(b, 'status_5xx', `answered ${statusCode}`);
       const retryTo = statusCode !== 501 && statusCode !== 505 ? this.run.retryCandidates() : undefined;
       if (retryTo) {
-        controller.abort(new RetryAbort(retryTo));
+        this.#call!.abort(new RetryAbort(retryTo));
         return;
       }
     } else {
       b.passive.succeed();
     }
     const out: Record<string, string | string[]> = {};
-    for (const k in headers) {
-      if (HOP_BY_HOP.has(k) && k !== 'content-length') continue;
-      const v = headers[k];
-      if (v !== undefined) out[k] = v;
+    let ct = '';
+    let len = -1;
+    for (let i = 0; i < headers.length; i += 2) {
+      const k = headers[i]!;
+      const v = headers[i + 1]!;
+      if (k === 'content-length') len = Number(v);
+      else if (HOP_BY_HOP.has(k)) continue;
+      else if (k === 'content-type') ct = v;
+      const prev = out[k];
+      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
     }
     out['x-request-id'] = ex.requestId;
     out[proxy.config.backendHeader] = b.name;
-    const ct = headers['content-type'];
-    this.#sse = typeof ct === 'string' && ct.includes('text/event-stream');
-    if (!this.#sse && statusCode < 300 && (typeof ct !== 'string' || ct.includes('json'))) {
-      const len = Number(headers['content-length'] ?? 0);
+    this.#sse = ct.includes('text/event-stream');
+    if (!this.#sse && statusCode < 300 && (ct === '' || ct.includes('json'))) {
       if (len <= USAGE_BODY_LIMIT) this.#kept = [];
     }
     const asked = ex.info.model;
@@ -387,7 +417,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     ex.res.writeHead(statusCode, out);
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, data: Buffer): void {
+  onData(data: Buffer): void {
     const { proxy, ex } = this.run;
     const chunk = this.#rewrite ? rewriteAll(data, this.#rewrite) : data;
     const now = proxy.clock.monotonic();
@@ -410,10 +440,17 @@ class Upstream implements Dispatcher.DispatchHandler {
       process.nextTick(this.#uncork);
     }
     if (!ex.res.write(chunk)) {
-      controller.pause();
-      ex.res.once('drain', () => controller.resume());
+      this.#paused = true;
+      this.#call!.pause();
+      ex.res.once('drain', this.#resume);
     }
   }
+
+  readonly #resume = (): void => {
+    this.#paused = false;
+    this.#lastChunkMono = this.run.proxy.clock.monotonic();
+    this.#call?.resume();
+  };
 
   readonly #uncork = (): void => {
     this.#corked = false;
@@ -457,7 +494,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     if (typeof u.completion_tokens === 'number') ex.completionTokens = u.completion_tokens;
   }
 
-  onResponseEnd(): void {
+  onEnd(): void {
     const { proxy, ex } = this.run;
     const b = this.backend;
     this.#release();
@@ -501,7 +538,7 @@ class Upstream implements Dispatcher.DispatchHandler {
     this.run.finish();
   }
 
-  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     const { proxy, ex } = this.run;
     this.#release();
     if (err instanceof RetryAbort) {

@@ -1,0 +1,414 @@
+// Keep-alive HTTP/1.1 connections to the backends, for the proxy path only. A request is written as
+// one head plus the body already read; the response head is parsed into a status and a flat header
+// list, and the body is handed on as it arrives (chunked framing removed, no copies), so the proxy
+// can relay it with backpressure. A connection goes back to its origin's idle stack when a response
+// ends cleanly and the backend did not ask to close it. Timeouts other than connect are the proxy's
+// (its sweep aborts a call); the pool only knows sockets.
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
+
+/** What a call reports, in order: start, data*, then end or error (exactly one of them). */
+export interface ResponseHandler {
+  /** `headers` is a flat list: lower-case name, value, name, value... */
+  onStart(status: number, headers: string[]): void;
+  onData(chunk: Buffer): void;
+  onEnd(): void;
+  onError(err: Error): void;
+}
+
+/** A failure of the connection, with a code the proxy classifies (ECONNREFUSED, ECONNRESET, SB_CONNECT_TIMEOUT...). */
+export class UpstreamError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface Origin {
+  readonly host: string;
+  readonly port: number;
+  /** "host:port": the idle stack's key and the Host header. */
+  readonly key: string;
+  readonly tls: boolean;
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+const MAX_HEAD = 64 * 1024;
+
+type BodyMode = 'none' | 'length' | 'chunked' | 'close';
+type ChunkState = 'size' | 'data' | 'data-crlf' | 'trailer';
+
+/** One request on one connection. */
+export class Call {
+  #conn: Conn | undefined;
+  #done = false;
+  #started = false;
+  /** Any response byte seen: a reused connection that fails before one is retried on a fresh one. */
+  #gotBytes = false;
+  #retriedStale = false;
+  #head: Buffer | undefined;
+  #mode: BodyMode = 'none';
+  #remaining = 0;
+  #chunkState: ChunkState = 'size';
+  #sizeLine = '';
+
+  constructor(
+    readonly pool: UpstreamPool,
+    readonly origin: Origin,
+    readonly request: Buffer[],
+    readonly isHead: boolean,
+    readonly handler: ResponseHandler,
+    readonly connectTimeoutMs: number,
+  ) {}
+
+  get done(): boolean {
+    return this.#done;
+  }
+
+  /** Ends the call with `reason` (delivered to onError after this tick); its connection is closed. */
+  abort(reason: Error): void {
+    if (this.#done) return;
+    this.#done = true;
+    const conn = this.#conn;
+    this.#conn = undefined;
+    if (conn) conn.destroy();
+    queueMicrotask(() => this.handler.onError(reason));
+  }
+
+  pause(): void {
+    this.#conn?.socket.pause();
+  }
+
+  resume(): void {
+    this.#conn?.socket.resume();
+  }
+
+  attach(conn: Conn): void {
+    this.#conn = conn;
+    conn.call = this;
+    const s = conn.socket;
+    if (this.request.length === 1) s.write(this.request[0]!);
+    else {
+      s.cork();
+      for (const b of this.request) s.write(b);
+      s.uncork();
+    }
+  }
+
+  /** The connection failed or closed under this call. */
+  connFailed(conn: Conn, err: Error): void {
+    if (this.#done || this.#conn !== conn) return;
+    this.#conn = undefined;
+    if (this.#mode === 'close' && this.#started && err instanceof UpstreamError && err.code === 'SB_CLOSED') {
+      // a body delimited by the end of the connection
+      this.#done = true;
+      this.handler.onEnd();
+      return;
+    }
+    if (conn.reused && !this.#gotBytes && !this.#retriedStale) {
+      // a keep-alive connection the backend had closed as we picked it: once more on a fresh one
+      this.#retriedStale = true;
+      this.pool.connectFor(this);
+      return;
+    }
+    this.#done = true;
+    this.handler.onError(err);
+  }
+
+  feed(conn: Conn, data: Buffer): void {
+    this.#gotBytes = true;
+    let d: Buffer | undefined = data;
+    if (!this.#started) {
+      d = this.#parseHead(d);
+      if (d === undefined || this.#done) return;
+    }
+    if (d.length > 0 || this.#mode === 'none') this.#body(conn, d);
+  }
+
+  /** Returns the bytes after the head, or undefined while the head is incomplete. */
+  #parseHead(data: Buffer): Buffer | undefined {
+    let buf = this.#head ? Buffer.concat([this.#head, data]) : data;
+    for (;;) {
+      const end = buf.indexOf(CRLF2);
+      if (end === -1) {
+        if (buf.length > MAX_HEAD) this.#protocolError('response head too large');
+        else this.#head = buf;
+        return undefined;
+      }
+      this.#head = undefined;
+      const text = buf.toString('latin1', 0, end);
+      const rest = buf.subarray(end + 4);
+      const status = Number(text.slice(9, 12));
+      if (!text.startsWith('HTTP/1.') || !(status >= 100 && status <= 999)) {
+        this.#protocolError('not an HTTP/1.x response');
+        return undefined;
+      }
+      if (status >= 100 && status < 200 && status !== 101) {
+        // an interim response (100 Continue, 103 Early Hints): the real one follows
+        buf = rest;
+        continue;
+      }
+      const headers: string[] = [];
+      let length = -1;
+      let chunked = false;
+      let close = text.charCodeAt(7) === 48; // HTTP/1.0
+      let at = text.indexOf('\r\n');
+      while (at !== -1) {
+        const next = text.indexOf('\r\n', at + 2);
+        const line = next === -1 ? text.slice(at + 2) : text.slice(at + 2, next);
+        at = next;
+        const colon = line.indexOf(':');
+        if (colon <= 0) continue;
+        const name = line.slice(0, colon).toLowerCase();
+        const value = line.slice(colon + 1).trim();
+        if (name === 'content-length') length = Number(value);
+        else if (name === 'transfer-encoding') chunked = value.toLowerCase().endsWith('chunked');
+        else if (name === 'connection') {
+          const v = value.toLowerCase();
+          if (v.includes('close')) close = true;
+          else if (v.includes('keep-alive')) close = false;
+        }
+        headers.push(name, value);
+      }
+      if (this.isHead || status === 204 || status === 304) this.#mode = 'none';
+      else if (chunked) this.#mode = 'chunked';
+      else if (length >= 0 && Number.isSafeInteger(length)) {
+        this.#mode = length === 0 ? 'none' : 'length';
+        this.#remaining = length;
+      } else this.#mode = 'close';
+      if (close || this.#mode === 'close') this.#conn!.reusable = false;
+      this.#started = true;
+      this.handler.onStart(status, headers);
+      return rest;
+    }
+  }
+
+  #protocolError(detail: string): void {
+    const conn = this.#conn;
+    if (conn) {
+      this.#conn = undefined;
+      conn.destroy();
+    }
+    this.#done = true;
+    this.handler.onError(new UpstreamError(`bad response from the backend: ${detail}`, 'SB_BAD_RESPONSE'));
+  }
+
+  #body(conn: Conn, d: Buffer): void {
+    switch (this.#mode) {
+      case 'none':
+        if (d.length > 0) conn.reusable = false;
+        return this.#finish(conn);
+      case 'close':
+        this.handler.onData(d);
+        return;
+      case 'length':
+        if (d.length < this.#remaining) {
+          this.#remaining -= d.length;
+          this.handler.onData(d);
+          return;
+        }
+        if (d.length > this.#remaining) conn.reusable = false;
+        this.handler.onData(d.length === this.#remaining ? d : d.subarray(0, this.#remaining));
+        this.#remaining = 0;
+        if (!this.#done) this.#finish(conn);
+        return;
+      case 'chunked':
+        return this.#chunked(conn, d);
+    }
+  }
+
+  /** Removes the chunked framing, handing each chunk's bytes on as a slice of `d`. */
+  #chunked(conn: Conn, d: Buffer): void {
+    let i = 0;
+    const n = d.length;
+    while (i < n && !this.#done) {
+      switch (this.#chunkState) {
+        case 'data': {
+          const take = Math.min(this.#remaining, n - i);
+          this.handler.onData(i === 0 && take === n ? d : d.subarray(i, i + take));
+          i += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) {
+            this.#chunkState = 'data-crlf';
+            this.#remaining = 2;
+          }
+          break;
+        }
+        case 'data-crlf': {
+          const take = Math.min(this.#remaining, n - i);
+          i += take;
+          this.#remaining -= take;
+          if (this.#remaining === 0) this.#chunkState = 'size';
+          break;
+        }
+        case 'size':
+        case 'trailer': {
+          const lf = d.indexOf(10, i);
+          if (lf === -1) {
+            this.#sizeLine += d.toString('latin1', i, n);
+            if (this.#sizeLine.length > 4096) return this.#protocolError('chunk size line too long');
+            return;
+          }
+          const line = (this.#sizeLine + d.toString('latin1', i, lf)).trim();
+          this.#sizeLine = '';
+          i = lf + 1;
+          if (this.#chunkState === 'trailer') {
+            if (line === '') {
+              if (i < n) conn.reusable = false;
+              return this.#finish(conn);
+            }
+            break;
+          }
+          const semi = line.indexOf(';');
+          const size = parseInt(semi === -1 ? line : line.slice(0, semi), 16);
+          if (!(size >= 0)) return this.#protocolError('bad chunk size');
+          if (size === 0) this.#chunkState = 'trailer';
+          else {
+            this.#chunkState = 'data';
+            this.#remaining = size;
+          }
+          break;
+        }
+      }
+    }
+  }
+
+  #finish(conn: Conn): void {
+    this.#done = true;
+    this.#conn = undefined;
+    conn.call = undefined;
+    this.pool.release(conn);
+    this.handler.onEnd();
+  }
+}
+
+/** One socket to one origin. */
+export class Conn {
+  call: Call | undefined;
+  reusable = true;
+  reused = false;
+  idleSinceMs = 0;
+  #closed = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly pool: UpstreamPool,
+    readonly origin: Origin,
+  ) {
+    socket.on('data', (d: Buffer) => {
+      if (this.call) this.call.feed(this, d);
+      else this.destroy(); // bytes nobody asked for: the connection cannot be trusted
+    });
+    socket.on('error', (err: NodeJS.ErrnoException) => this.#closedBy(new UpstreamError(err.message, err.code ?? 'ECONNRESET')));
+    socket.on('close', () => this.#closedBy(new UpstreamError('the backend closed the connection', 'SB_CLOSED')));
+    socket.on('end', () => socket.end());
+  }
+
+  #closedBy(err: UpstreamError): void {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.pool.forget(this);
+    }
+    const call = this.call;
+    this.call = undefined;
+    call?.connFailed(this, err);
+  }
+
+  destroy(): void {
+    this.reusable = false;
+    this.call = undefined;
+    this.socket.destroy();
+  }
+}
+
+export interface PoolOptions {
+  /** Idle connections older than this are closed. */
+  keepAliveMs: number;
+  /** Idle connections kept per origin; more are closed when released. */
+  maxIdlePerOrigin: number;
+}
+
+export class UpstreamPool {
+  readonly #idle = new Map<string, Conn[]>();
+  #sweep: NodeJS.Timeout;
+
+  constructor(readonly options: PoolOptions) {
+    this.#sweep = setInterval(() => this.#closeStale(Date.now()), Math.max(1000, Math.min(options.keepAliveMs / 4, 15_000)));
+    this.#sweep.unref();
+  }
+
+  /** Sends `request` (head and body buffers) to `origin`; the handler hears the response. */
+  request(origin: Origin, request: Buffer[], isHead: boolean, handler: ResponseHandler, connectTimeoutMs: number): Call {
+    const call = new Call(this, origin, request, isHead, handler, connectTimeoutMs);
+    const idle = this.#idle.get(origin.key);
+    const conn = idle?.pop();
+    if (conn) {
+      conn.reused = true;
+      call.attach(conn);
+    } else this.connectFor(call);
+    return call;
+  }
+
+  /** Opens a new connection for `call`. */
+  connectFor(call: Call): void {
+    const { origin, connectTimeoutMs } = call;
+    const socket = origin.tls ? connectTls({ host: origin.host, port: origin.port, servername: isIP(origin.host) ? '' : origin.host }).setNoDelay(true) : connect({ host: origin.host, port: origin.port, noDelay: true });
+    const conn = new Conn(socket, this, origin);
+    if (connectTimeoutMs > 0) {
+      socket.setTimeout(connectTimeoutMs, () => {
+        const c = conn.call;
+        conn.call = undefined;
+        conn.destroy();
+        c?.connFailed(conn, new UpstreamError(`no connection within ${connectTimeoutMs} ms`, 'SB_CONNECT_TIMEOUT'));
+      });
+      socket.once('connect', () => socket.setTimeout(0));
+    }
+    call.attach(conn);
+  }
+
+  release(conn: Conn): void {
+    if (!conn.reusable || conn.socket.destroyed) {
+      conn.destroy();
+      return;
+    }
+    let idle = this.#idle.get(conn.origin.key);
+    if (!idle) {
+      idle = [];
+      this.#idle.set(conn.origin.key, idle);
+    }
+    if (idle.length >= this.options.maxIdlePerOrigin) {
+      conn.destroy();
+      return;
+    }
+    conn.idleSinceMs = Date.now();
+    idle.push(conn);
+  }
+
+  /** A connection closed: it leaves the idle stack. */
+  forget(conn: Conn): void {
+    const idle = this.#idle.get(conn.origin.key);
+    if (!idle) return;
+    const i = idle.indexOf(conn);
+    if (i !== -1) idle.splice(i, 1);
+  }
+
+  #closeStale(nowMs: number): void {
+    for (const idle of this.#idle.values()) {
+      while (idle.length > 0 && nowMs - idle[0]!.idleSinceMs > this.options.keepAliveMs) idle.shift()!.destroy();
+    }
+  }
+
+  /** Idle connections kept (tests and diagnostics). */
+  idleCount(): number {
+    let n = 0;
+    for (const idle of this.#idle.values()) n += idle.length;
+    return n;
+  }
+
+  close(): void {
+    clearInterval(this.#sweep);
+    for (const idle of this.#idle.values()) for (const c of idle.splice(0)) c.destroy();
+  }
+}
