@@ -2,7 +2,7 @@
 // The router's proxy path does not use these: it has its own byte-forwarding path.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { isSwitchboardError, sbError, sbErrorFrom, type SwitchboardError } from './errors.js';
 
 export const JSON_CONTENT_TYPE = 'application/json';
@@ -155,7 +155,7 @@ export class RouteTable<C> {
 
 // ---------------------------------------------------------------- lifecycle
 
-export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+export function listen(server: NetServer, host: string, port: number): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error): void => {
       reject(sbErrorFrom(err, 'SB_ERR_LISTEN', host, port, (err as NodeJS.ErrnoException).code ?? err.message));

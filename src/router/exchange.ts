@@ -1,12 +1,35 @@
 // One client request as it moves through the router: what it asked for, which backends were
 // tried, what came back. Policies (auth, rate limits, usage records) read it when it ends.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Backend } from './backend.js';
 import type { RequestInfo } from './request-info.js';
 
+/** What the proxy path reads of a request: node's IncomingMessage, or the raw front's RawRequest. */
+export interface ClientRequest {
+  readonly rawHeaders: string[];
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+type HeaderValue = string | number | string[];
+
+/** What the proxy path does to a response: node's ServerResponse, or the raw front's RawResponse. */
+export interface ClientResponse {
+  readonly headersSent: boolean;
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers?: Record<string, HeaderValue>): unknown;
+  setHeader(name: string, value: HeaderValue): unknown;
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): unknown;
+  cork(): void;
+  uncork(): void;
+  destroy(): unknown;
+  once(event: 'close' | 'drain', fn: () => void): unknown;
+}
+
 export interface Exchange {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: ClientRequest;
+  readonly res: ClientResponse;
   readonly requestId: string;
   readonly startMono: number;
   readonly startMs: number;

@@ -97,6 +97,15 @@ function forwardHeaders(ex: Exchange): string {
   return `${out}x-request-id: ${ex.requestId}\r\nx-forwarded-for: ${xff ? `${xff}, ${addr}` : addr}\r\n`;
 }
 
+/** The request head (latin1) and body for the socket: one buffer when the body is small, two when it is not. */
+function packRequest(head: string, body: Buffer): Buffer[] {
+  if (body.length > 16 * 1024) return [Buffer.from(head, 'latin1'), body];
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
+  return [out];
+}
+
 /** How often the sweep looks for timeouts: a quarter of the shortest one configured, 5-250 ms. */
 function sweepInterval(config: RouterConfig): number {
   let min = Math.min(config.timeouts.firstByteMs, config.timeouts.idleMs, config.timeouts.totalMs);
@@ -340,8 +349,8 @@ class Upstream implements ResponseHandler {
     this.#sentMono = proxy.clock.monotonic();
     const method = ex.method;
     const withBody = ex.body.length > 0 || method === 'POST' || method === 'PUT' || method === 'PATCH';
-    const head = Buffer.from(`${method} ${b.basePath}${ex.url} HTTP/1.1\r\nhost: ${b.target.key}\r\n${headers}${withBody ? `content-length: ${ex.body.length}\r\n` : ''}\r\n`, 'latin1');
-    const request = withBody && ex.body.length > 0 ? (ex.body.length < 4096 ? [Buffer.concat([head, ex.body])] : [head, ex.body]) : [head];
+    const head = `${method} ${b.basePath}${ex.url} HTTP/1.1\r\nhost: ${b.target.key}\r\n${headers}${withBody ? `content-length: ${ex.body.length}\r\n` : ''}\r\n`;
+    const request = packRequest(head, ex.body);
     this.#call = proxy.pool.request(b.target, request, method === 'HEAD', this, timeouts.connectMs);
   }
 

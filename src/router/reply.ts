@@ -1,14 +1,14 @@
 // Answers the router writes itself, on the OpenAI surface: the OpenAI error envelope
 // `{"error": {"message", "type", "param", "code"}}` that the official SDKs read, and the SSE error
 // event that ends a stream the backend cut.
-import type { ServerResponse } from 'node:http';
 import type { SwitchboardError } from '../core/index.js';
+import type { ClientResponse } from './exchange.js';
 
 export function errorBody(err: SwitchboardError): string {
   return JSON.stringify({ error: { message: err.message, type: err.type, param: err.param, code: err.code } });
 }
 
-export function sendOpenAIError(res: ServerResponse, err: SwitchboardError, headers: Record<string, string | string[]> = {}): void {
+export function sendOpenAIError(res: ClientResponse, err: SwitchboardError, headers: Record<string, string | string[]> = {}): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -8,7 +8,7 @@
 // the top-level fields only (json-scan.ts), which costs a fraction of a full parse; the full
 // object is then built only if a policy asks for it (`body`). A large body the scanner cannot
 // read is parsed in full, so malformed JSON still gets the 400 naming the problem.
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest } from './exchange.js';
 import { sbError, type SwitchboardError } from '../core/index.js';
 import { scanTopLevel, type TopValue } from './json-scan.js';
 import type { Endpoint } from './table.js';
@@ -116,7 +116,7 @@ export function parseRequestInfo(endpoint: Endpoint, method: string, raw: Buffer
  * A request's session key, from the first source that has one: the body's `prompt_cache_key`,
  * the session header, the client address; or only from `source` when one is named.
  */
-export function sessionKeyOf(req: IncomingMessage, info: RequestInfo, header: string, source?: 'prompt_cache_key' | 'header' | 'client'): string | undefined {
+export function sessionKeyOf(req: ClientRequest, info: RequestInfo, header: string, source?: 'prompt_cache_key' | 'header' | 'client'): string | undefined {
   if (source === undefined || source === 'prompt_cache_key') {
     if (info.promptCacheKey !== undefined) return info.promptCacheKey;
   }

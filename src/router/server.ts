@@ -7,7 +7,6 @@ import {
   acceptRequestId,
   asSwitchboardError,
   bearerChecker,
-  closeServer,
   isLoopback,
   isSwitchboardError,
   listen,
@@ -35,12 +34,13 @@ import { Gateway } from './gateway.js';
 import type { Backend } from './backend.js';
 import { modelSettings, type RouterConfig } from './config.js';
 import { Discovery } from './discovery.js';
-import type { Exchange } from './exchange.js';
+import type { ClientRequest, ClientResponse, Exchange } from './exchange.js';
 import { HealthChecker } from './health.js';
 import { RouterEvents } from './events.js';
 import { RouterMetrics } from './metrics.js';
 import { Proxy } from './proxy.js';
 import { sendOpenAIError } from './reply.js';
+import { Front } from './front.js';
 import { endpointOf, parseRequestInfo, sessionKeyOf } from './request-info.js';
 import { loadStaticServices } from './static-services.js';
 import { ServiceTable } from './table.js';
@@ -186,10 +186,9 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     }),
   );
 
-  const proxyRequest = async (req: IncomingMessage, res: ServerResponse, url: string, path: string, requestId: string): Promise<void> => {
+  const proxyRequest = async (req: ClientRequest, res: ClientResponse, method: string, url: string, path: string, requestId: string, read: Buffer | IncomingMessage): Promise<void> => {
     const endpoint = endpointOf(path);
-    const method = req.method ?? 'GET';
-    const body = await readBody(req, config.maxBodyBytes);
+    const body = Buffer.isBuffer(read) ? read : await readBody(read, config.maxBodyBytes);
     const info = parseRequestInfo(endpoint, method, body);
     if (isSwitchboardError(info)) throw info;
     // an unknown path is proxied only when the body names a model to route on (as InfiniLM did)
@@ -236,19 +235,23 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    // from rawHeaders: touching req.headers makes Node build the whole headers object
-    const requestId = acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
     const method = req.method ?? 'GET';
     const route = routes.get(`${method === 'HEAD' ? 'GET' : method} ${path}`);
     if (route) {
-      res.setHeader('x-request-id', requestId);
+      res.setHeader('x-request-id', acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId());
       void Promise.resolve()
         .then(() => route(req, res))
         .catch((err: unknown) => sendOpenAIError(res, asSwitchboardError(err)));
       return;
     }
-    // proxied responses get x-request-id in their writeHead (cheaper than setHeader here)
-    proxyRequest(req, res, url, path, requestId).catch((err: unknown) => {
+    serveProxied(req, res, method, url, path, req);
+  };
+
+  // proxied responses get x-request-id in their writeHead (cheaper than setHeader here)
+  const serveProxied = (req: ClientRequest, res: ClientResponse, method: string, url: string, path: string, read: Buffer | IncomingMessage): void => {
+    // from rawHeaders: touching req.headers makes Node build the whole headers object
+    const requestId = acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
+    proxyRequest(req, res, method, url, path, requestId, read).catch((err: unknown) => {
       const e = asSwitchboardError(err);
       if (!res.headersSent) res.setHeader('x-request-id', requestId);
       if (e.code === 'SB_ERR_INTERNAL') log.error({ err, requestId }, 'request failed');
@@ -262,6 +265,15 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy(err);
+  });
+  // the listening socket: proxy-path requests are served on it directly, the rest go to `server`
+  const front = new Front({
+    http: server,
+    claims: (method, path) => !routes.has(`${method} ${path}`),
+    handle: (req, res, path, body) => serveProxied(req, res, req.method, req.url, path, body),
+    maxBodyBytes: config.maxBodyBytes,
+    keepAliveMs: 65_000,
+    headersTimeoutMs: 60_000,
   });
 
   const RESTART_ONLY = ['host', 'port', 'registryUrl', 'registryToken', 'staticServices', 'rateLimitStore', 'dataDir', 'usageDb', 'maxBodyBytes', 'adminToken', 'insecure'] as const;
@@ -321,7 +333,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     reload,
     url: '',
     async listen() {
-      const addr = await listen(server, config.host, config.port);
+      const addr = await listen(front.server, config.host, config.port);
       router.url = urlOf(addr);
       discovery.start();
       health.start();
@@ -335,7 +347,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
       reloadTimer?.cancel();
       discovery.close();
       health.close();
-      await closeServer(server);
+      await front.close();
       await proxy.close();
       await gateway.close();
     },

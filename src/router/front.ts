@@ -1,0 +1,426 @@
+// The router's listening socket. Requests on the proxy path are read here, straight off the
+// connection: the head is parsed once, the body is collected, and the response is written back on
+// the same socket (one write for a head and a small body, chunked framing added by hand), because
+// node:http's per-request machinery cost more CPU than the whole of nginx's proxying. Whatever this
+// parser does not take on — local endpoints, HEAD, HTTP/1.0, chunked or Expect request bodies,
+// upgrades, oversized bodies, anything malformed — is handed with its connection to node:http
+// (bytes already read included), which then owns that connection and gives the standard answers.
+import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+export interface FrontOptions {
+  /** Takes the connections this front does not serve itself. Never listens on its own. */
+  readonly http: HttpServer;
+  /** Whether a request with this method and path (query cut off) is served on the raw path. */
+  claims(method: string, path: string): boolean;
+  /** Serves one claimed request; `body` is complete. */
+  handle(req: RawRequest, res: RawResponse, path: string, body: Buffer): void;
+  /** Bodies larger than this go to node:http, which answers 413. */
+  readonly maxBodyBytes: number;
+  /** An idle keep-alive connection is closed after this long. */
+  readonly keepAliveMs: number;
+  /** A request head must arrive within this long. */
+  readonly headersTimeoutMs: number;
+}
+
+const CRLF2 = Buffer.from('\r\n\r\n');
+const MAX_HEAD = 16 * 1024;
+/** Control characters, or a CR or LF that is not part of a CRLF: node:http decides what to say. */
+// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
+const BAD_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+const CHUNK_END = Buffer.from('0\r\n\r\n');
+/** Body writes up to this size are framed into one buffer; larger ones are written in three parts. */
+const COPY_LIMIT = 16 * 1024;
+
+let dateText = '';
+let dateSecond = 0;
+function httpDate(): string {
+  const now = Date.now();
+  const s = Math.floor(now / 1000);
+  if (s !== dateSecond) {
+    dateSecond = s;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
+/** The request side of a raw exchange: what the proxy path reads of node's IncomingMessage. */
+export class RawRequest {
+  #headers: IncomingHttpHeaders | undefined;
+
+  constructor(
+    readonly method: string,
+    readonly url: string,
+    /** As sent: name, value, name, value... */
+    readonly rawHeaders: string[],
+    readonly socket: Socket,
+  ) {}
+
+  /** Lower-case names; repeated headers joined with ", " (built on first use). */
+  get headers(): IncomingHttpHeaders {
+    if (!this.#headers) {
+      const h: Record<string, string> = {};
+      const raw = this.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) {
+        const k = raw[i]!.toLowerCase();
+        const prev = h[k];
+        h[k] = prev === undefined ? raw[i + 1]! : `${prev}, ${raw[i + 1]!}`;
+      }
+      this.#headers = h;
+    }
+    return this.#headers;
+  }
+}
+
+type HeaderValue = string | number | string[];
+
+/** The response side: the subset of node's ServerResponse the proxy path uses, written on the socket. */
+export class RawResponse {
+  headersSent = false;
+  writableFinished = false;
+  statusCode = 200;
+  #chunked = false;
+  /** The head, until the first body bytes (or the end) carry it out. */
+  #head: string | undefined;
+  #preset: Map<string, HeaderValue> | undefined;
+  #onClose: (() => void)[] | undefined;
+
+  constructor(readonly conn: Conn) {}
+
+  setHeader(name: string, value: HeaderValue): this {
+    (this.#preset ??= new Map()).set(name.toLowerCase(), value);
+    return this;
+  }
+
+  getHeader(name: string): HeaderValue | undefined {
+    return this.#preset?.get(name.toLowerCase());
+  }
+
+  writeHead(status: number, headers: Record<string, HeaderValue | undefined> = {}): this {
+    if (this.headersSent) return this;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let hasLength = false;
+    let hasDate = false;
+    const add = (k: string, v: HeaderValue): void => {
+      if (k === 'transfer-encoding' || k === 'connection' || k === 'keep-alive') return;
+      if (k === 'content-length') hasLength = true;
+      else if (k === 'date') hasDate = true;
+      if (typeof v === 'object') for (const x of v) head += `${k}: ${x}\r\n`;
+      else head += `${k}: ${v}\r\n`;
+    };
+    if (this.#preset) for (const [k, v] of this.#preset) if (!(k in headers)) add(k, v);
+    for (const k in headers) {
+      const v = headers[k];
+      if (v !== undefined) add(k.toLowerCase(), v);
+    }
+    if (!hasLength && status !== 204 && status !== 304) {
+      this.#chunked = true;
+      head += 'transfer-encoding: chunked\r\n';
+    }
+    if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    if (this.conn.closeAfter) head += 'connection: close\r\n';
+    this.statusCode = status;
+    this.headersSent = true;
+    // the head leaves with the first body bytes, in one buffer
+    this.#head = `${head}\r\n`;
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (!this.headersSent) this.writeHead(this.statusCode);
+    const socket = this.conn.socket;
+    if (socket.destroyed) return false;
+    const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (data.length === 0) return true;
+    const head = this.#head ?? '';
+    this.#head = undefined;
+    const size = this.#chunked ? `${data.length.toString(16)}\r\n` : '';
+    if (data.length > COPY_LIMIT) {
+      if (head.length + size.length > 0) socket.write(head + size, 'latin1');
+      if (!this.#chunked) return socket.write(data);
+      socket.write(data);
+      return socket.write('\r\n', 'latin1');
+    }
+    const prefix = head.length + size.length;
+    const framed = Buffer.allocUnsafe(prefix + data.length + (this.#chunked ? 2 : 0));
+    if (prefix > 0) framed.write(head + size, 0, 'latin1');
+    data.copy(framed, prefix);
+    if (this.#chunked) {
+      framed[framed.length - 2] = 13;
+      framed[framed.length - 1] = 10;
+    }
+    return socket.write(framed);
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.writableFinished) return this;
+    if (!this.headersSent) {
+      const length = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+      this.writeHead(this.statusCode, { 'content-length': length });
+    }
+    if (chunk !== undefined) this.write(chunk);
+    const socket = this.conn.socket;
+    if (!socket.destroyed) {
+      const head = this.#head;
+      this.#head = undefined;
+      if (this.#chunked) socket.write(head === undefined ? CHUNK_END : Buffer.from(head + '0\r\n\r\n', 'latin1'));
+      else if (head !== undefined) socket.write(head, 'latin1');
+    }
+    this.writableFinished = true;
+    this.conn.responseDone(this);
+    return this;
+  }
+
+  cork(): void {
+    this.conn.socket.cork();
+  }
+
+  uncork(): void {
+    this.conn.socket.uncork();
+  }
+
+  destroy(): this {
+    this.conn.socket.destroy();
+    return this;
+  }
+
+  once(event: 'close' | 'drain', fn: () => void): this {
+    if (event === 'drain') this.conn.socket.once('drain', fn);
+    else (this.#onClose ??= []).push(fn);
+    return this;
+  }
+
+  /** The connection closed before the response ended. */
+  clientClosed(): void {
+    const fns = this.#onClose;
+    this.#onClose = undefined;
+    if (fns) for (const fn of fns) fn();
+  }
+}
+
+/** One client connection while the front serves it. */
+class Conn {
+  /** Bytes received and not yet consumed by a request. */
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  #res: RawResponse | undefined;
+  /** When the connection went idle or the current head began (ms). */
+  sinceMs = Date.now();
+  closeAfter = false;
+  #clientEnded = false;
+
+  constructor(
+    readonly socket: Socket,
+    readonly front: Front,
+  ) {
+    socket.on('data', this.#onData);
+    socket.on('end', this.#onEnd);
+    socket.on('close', this.#onClose);
+    socket.on('error', noop);
+  }
+
+  get idle(): boolean {
+    return this.#res === undefined && this.#buffered === 0;
+  }
+
+  get waitingForHead(): boolean {
+    return this.#res === undefined && this.#buffered > 0;
+  }
+
+  readonly #onData = (d: Buffer): void => {
+    if (this.#buffered === 0 && this.#res === undefined) this.sinceMs = Date.now();
+    this.#chunks.push(d);
+    this.#buffered += d.length;
+    if (this.#res === undefined) this.#next();
+  };
+
+  readonly #onEnd = (): void => {
+    this.#clientEnded = true;
+    if (this.#res === undefined) this.socket.end();
+    else this.closeAfter = true;
+  };
+
+  readonly #onClose = (): void => {
+    this.front.forget(this);
+    const res = this.#res;
+    this.#res = undefined;
+    if (res && !res.writableFinished) res.clientClosed();
+  };
+
+  /** Parses and starts the next complete request, if one is buffered. */
+  #next(): void {
+    if (this.#buffered === 0 || this.#clientEnded) return;
+    let buf = this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered);
+    this.#chunks = [buf];
+    const headEnd = buf.indexOf(CRLF2);
+    if (headEnd === -1) {
+      if (this.#buffered > MAX_HEAD) this.#handOff();
+      return;
+    }
+    const text = buf.toString('latin1', 0, headEnd);
+    const req = this.#parseHead(text);
+    if (req === undefined) return this.#handOff();
+    const total = headEnd + 4 + req.length;
+    if (req.length > this.front.options.maxBodyBytes) return this.#handOff();
+    if (buf.length < total) return; // the body is still arriving
+    const body = buf.subarray(headEnd + 4, total);
+    if (buf.length > total) {
+      buf = buf.subarray(total);
+      this.#chunks = [buf];
+      this.#buffered = buf.length;
+    } else {
+      this.#chunks = [];
+      this.#buffered = 0;
+    }
+    const res = new RawResponse(this);
+    this.#res = res;
+    this.front.options.handle(new RawRequest(req.method, req.url, req.rawHeaders, this.socket), res, req.path, body);
+  }
+
+  /** The request line and headers, or undefined when node:http should have the connection. */
+  #parseHead(text: string): { method: string; url: string; path: string; rawHeaders: string[]; length: number } | undefined {
+    if (BAD_HEAD.test(text)) return undefined;
+    const eol = text.indexOf('\r\n');
+    const line = eol === -1 ? text : text.slice(0, eol);
+    const sp1 = line.indexOf(' ');
+    const sp2 = line.indexOf(' ', sp1 + 1);
+    if (sp1 <= 0 || sp2 === -1 || line.slice(sp2 + 1) !== 'HTTP/1.1') return undefined;
+    const method = line.slice(0, sp1);
+    const url = line.slice(sp1 + 1, sp2);
+    if (url.charCodeAt(0) !== 47 /* / */) return undefined;
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    if (method === 'HEAD' || !this.front.options.claims(method, path)) return undefined;
+    const rawHeaders: string[] = [];
+    let length = -1;
+    let host = false;
+    let at = eol;
+    while (at !== -1) {
+      const next = text.indexOf('\r\n', at + 2);
+      const h = next === -1 ? text.slice(at + 2) : text.slice(at + 2, next);
+      at = next;
+      const colon = h.indexOf(':');
+      // no name, a space before the colon, or a folded line: node:http's rules apply
+      if (colon <= 0 || h.charCodeAt(colon - 1) === 32 || h.charCodeAt(colon - 1) === 9 || h.charCodeAt(0) === 32 || h.charCodeAt(0) === 9) return undefined;
+      const name = h.slice(0, colon);
+      const value = h.slice(colon + 1).trim();
+      switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === 'host') host = true;
+          break;
+        case 6:
+          if (name.toLowerCase() === 'expect') return undefined;
+          break;
+        case 7:
+          if (name.toLowerCase() === 'upgrade') return undefined;
+          break;
+        case 10:
+          if (name.toLowerCase() === 'connection' && value.toLowerCase().includes('close')) this.closeAfter = true;
+          break;
+        case 14:
+          if (name.toLowerCase() === 'content-length') {
+            if (length !== -1 || !/^\d{1,15}$/.test(value)) return undefined;
+            length = Number(value);
+          }
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') return undefined;
+          break;
+      }
+      rawHeaders.push(name, value);
+    }
+    if (!host) return undefined;
+    return { method, url, path, rawHeaders, length: length === -1 ? 0 : length };
+  }
+
+  /** node:http takes the connection, with the bytes not yet consumed. */
+  #handOff(): void {
+    const socket = this.socket;
+    socket.pause();
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('end', this.#onEnd);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('error', noop);
+    this.front.forget(this);
+    if (this.#buffered > 0) socket.unshift(this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered));
+    this.#chunks = [];
+    this.#buffered = 0;
+    this.front.options.http.emit('connection', socket);
+    socket.resume();
+  }
+
+  responseDone(res: RawResponse): void {
+    if (this.#res !== res) return;
+    this.#res = undefined;
+    this.sinceMs = Date.now();
+    if (this.closeAfter || this.front.closing) {
+      this.socket.end();
+      return;
+    }
+    // a pipelined request already here: after this tick, so the response's writes go first
+    if (this.#buffered > 0) queueMicrotask(() => this.#next());
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+function noop(): void {}
+
+export class Front {
+  readonly server: Server;
+  readonly #conns = new Set<Conn>();
+  closing = false;
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(readonly options: FrontOptions) {
+    // as node:http's own server: half-open allowed (a client may end its side before the answer), no Nagle
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      this.#conns.add(new Conn(socket, this));
+    });
+    this.server.on('listening', () => {
+      // node:http starts its connection tracking (request and headers timeouts, closeAllConnections)
+      // on 'listening'; it never listens itself here
+      options.http.emit('listening');
+      this.#sweep = setInterval(() => this.#closeStale(), 1000);
+      this.#sweep.unref();
+    });
+  }
+
+  forget(conn: Conn): void {
+    this.#conns.delete(conn);
+  }
+
+  #closeStale(): void {
+    const now = Date.now();
+    const { keepAliveMs, headersTimeoutMs } = this.options;
+    for (const c of this.#conns) {
+      if ((c.idle && now - c.sinceMs > keepAliveMs) || (c.waitingForHead && now - c.sinceMs > headersTimeoutMs)) c.close();
+    }
+  }
+
+  address(): AddressInfo {
+    return this.server.address() as AddressInfo;
+  }
+
+  /** Stops accepting; in-flight requests (on either path) get up to graceMs, then every connection is cut. */
+  async close(graceMs = 2000): Promise<void> {
+    this.closing = true;
+    clearInterval(this.#sweep);
+    const http = this.options.http;
+    const closed = new Promise<void>((resolve) => {
+      if (this.server.listening) this.server.close(() => resolve());
+      else resolve();
+    });
+    for (const c of this.#conns) if (c.idle) c.close();
+    http.closeIdleConnections();
+    const until = Date.now() + graceMs;
+    while (this.#conns.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    for (const c of this.#conns) c.close();
+    http.closeAllConnections();
+    // stops node:http's connection checks; it was never listening, so the callback gets an error
+    http.close(noop);
+    await closed;
+  }
+}
