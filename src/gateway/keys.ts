@@ -3,7 +3,6 @@
 // was right. Unknown keys go through the same compare against a dummy hash. A KeyRing is
 // immutable: a reload builds a new one and swaps it in whole.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
 import { sbError, type SwitchboardError } from '../core/index.js';
 import { readKeysFile, type KeyEntry, type KeysFile } from './keys-file.js';
 
@@ -29,6 +28,8 @@ interface Slot {
 
 /** Longer than any key we issue by far; longer input is refused before hashing. */
 const MAX_KEY_LENGTH = 512;
+/** Presented keys whose digests are remembered; the map starts over when full. */
+const DIGEST_CACHE = 10_000;
 const DUMMY_HASH = createHash('sha256').update('switchboard: no such key').digest();
 
 export type CompareFn = (a: Buffer, b: Buffer) => boolean;
@@ -51,6 +52,7 @@ export class KeyRing {
   /** hex sha256 -> slot */
   readonly #byHash = new Map<string, Slot>();
   readonly #byName = new Map<string, Slot>();
+  readonly #digests = new Map<string, { digest: Buffer; hex: string }>();
   readonly #compare: CompareFn;
 
   /** `compare` is for tests that check every path goes through one fixed-length compare. */
@@ -93,8 +95,16 @@ export class KeyRing {
   /** The key's info when the presented key is known and not revoked; otherwise undefined. */
   authenticate(presented: string): ApiKeyInfo | undefined {
     if (presented.length === 0 || presented.length > MAX_KEY_LENGTH) return undefined;
-    const digest = createHash('sha256').update(presented).digest();
-    const slot = this.#byHash.get(digest.toString('hex'));
+    let d = this.#digests.get(presented);
+    if (!d) {
+      const digest = createHash('sha256').update(presented).digest();
+      d = { digest, hex: digest.toString('hex') };
+      // the same few keys come again and again: their digests are remembered (never logged)
+      if (this.#digests.size >= DIGEST_CACHE) this.#digests.clear();
+      this.#digests.set(presented, d);
+    }
+    const digest = d.digest;
+    const slot = this.#byHash.get(d.hex);
     // Same work whether or not the hash was found: one 32-byte constant-time compare.
     const ok = this.#compare(digest, slot ? slot.hash : DUMMY_HASH);
     if (!ok || !slot || slot.info.revoked) return undefined;
@@ -116,7 +126,7 @@ export class KeyRing {
    * the model. Throws SB_ERR_AUTH_MISSING / SB_ERR_AUTH_INVALID (401) or SB_ERR_MODEL_FORBIDDEN
    * (403). Pass model undefined to check only the key (e.g. GET /v1/models).
    */
-  authorize(headers: IncomingHttpHeaders, model: string | undefined): ApiKeyInfo {
+  authorize(headers: KeyHeaders, model: string | undefined): ApiKeyInfo {
     const presented = presentedKey(headers);
     if (presented === undefined) throw sbError('SB_ERR_AUTH_MISSING');
     const info = this.authenticate(presented);
@@ -143,7 +153,13 @@ export function allowsByInfo(key: ApiKeyInfo, model: string): boolean {
  * The key a request presents: `Authorization: Bearer <key>` (OpenAI SDKs) or `x-api-key: <key>`
  * (Anthropic-style clients). Undefined when neither is there.
  */
-export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
+/** The two headers a key can come in (node's IncomingHttpHeaders has them). */
+export interface KeyHeaders {
+  readonly authorization?: string | undefined;
+  readonly 'x-api-key'?: string | string[] | undefined;
+}
+
+export function presentedKey(headers: KeyHeaders): string | undefined {
   const auth = headers.authorization;
   if (auth !== undefined && auth.length > 7 && auth.charCodeAt(6) === 32 && auth.slice(0, 6).toLowerCase() === 'bearer') {
     const k = auth.slice(7).trim();

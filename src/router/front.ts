@@ -203,6 +203,8 @@ class Conn {
   /** Bytes received and not yet consumed by a request. */
   #chunks: Buffer[] = [];
   #buffered = 0;
+  /** Bytes the request being received needs in all (head and body), once its head is parsed. */
+  #need = 0;
   #res: RawResponse | undefined;
   /** When the connection went idle or the current head began (ms). */
   sinceMs = Date.now();
@@ -231,7 +233,14 @@ class Conn {
     if (this.#buffered === 0 && this.#res === undefined) this.sinceMs = Date.now();
     this.#chunks.push(d);
     this.#buffered += d.length;
-    if (this.#res === undefined) this.#next();
+    if (this.#res !== undefined) {
+      // a client sending ahead of its answers: stop reading until the answer is out
+      if (this.#buffered > MAX_HEAD + this.front.options.maxBodyBytes) this.socket.pause();
+      return;
+    }
+    // a body still arriving: nothing to look at until it is all here
+    if (this.#buffered < this.#need) return;
+    this.#next();
   };
 
   readonly #onEnd = (): void => {
@@ -262,7 +271,11 @@ class Conn {
     if (req === undefined) return this.#handOff();
     const total = headEnd + 4 + req.length;
     if (req.length > this.front.options.maxBodyBytes) return this.#handOff();
-    if (buf.length < total) return; // the body is still arriving
+    if (buf.length < total) {
+      this.#need = total; // the body is still arriving
+      return;
+    }
+    this.#need = 0;
     const body = buf.subarray(headEnd + 4, total);
     if (buf.length > total) {
       buf = buf.subarray(total);
@@ -357,6 +370,7 @@ class Conn {
       this.socket.end();
       return;
     }
+    if (this.socket.isPaused()) this.socket.resume();
     // a pipelined request already here: after this tick, so the response's writes go first
     if (this.#buffered > 0) queueMicrotask(() => this.#next());
   }

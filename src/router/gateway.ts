@@ -2,7 +2,7 @@
 // alias / canary resolution, rate limits (requests and reserved tokens, settled when the response
 // ends), and one usage record per request written off the request path. Everything here comes
 // from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
-import { asSwitchboardError, type Clock, type Logger, type Random } from '../core/index.js';
+import { asSwitchboardError, rawHeader, type Clock, type Logger, type Random } from '../core/index.js';
 import { estimateTokens, KeysWatcher, NO_RATE_LIMITS, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
 import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';
 import { Aliases } from './aliases.js';
@@ -94,7 +94,8 @@ export class Gateway {
     let keyLimits: { rpm?: number; tpm?: number } | undefined;
     if (this.keys) {
       try {
-        const key = this.keys.current().authorize(ex.req.headers, asked);
+        const raw = ex.req.rawHeaders;
+        const key = this.keys.current().authorize({ authorization: rawHeader(raw, 'authorization'), 'x-api-key': rawHeader(raw, 'x-api-key') }, asked);
         ex.keyName = key.name;
         keyLimits = key.limits;
       } catch (err) {
@@ -141,10 +142,18 @@ export class Gateway {
     return true;
   };
 
-  async #admit(ex: Exchange, limiter: RateLimiter, keyLimits: { rpm?: number; tpm?: number } | undefined): Promise<boolean> {
+  /** Asks the limiter; synchronous with the in-process store, a promise with Redis. */
+  #admit(ex: Exchange, limiter: RateLimiter, keyLimits: { rpm?: number; tpm?: number } | undefined): boolean | Promise<boolean> {
     const estimated = estimateTokens(ex.info.body, { defaultMaxTokens: this.#limits.defaultMaxTokens, charsPerToken: this.#limits.charsPerToken });
-    const adm: Admission = await limiter.admit({ keyName: ex.keyName, keyLimits, model: ex.info.model ?? ex.model!, estimatedTokens: estimated });
-    for (const [k, v] of Object.entries(adm.headers)) ex.res.setHeader(k, v);
+    const req = { keyName: ex.keyName, keyLimits, model: ex.info.model ?? ex.model!, estimatedTokens: estimated };
+    const now = limiter.admitNow(req);
+    if (now) return this.#apply(ex, now);
+    return limiter.admit(req).then((adm) => this.#apply(ex, adm));
+  }
+
+  /** Rate-limit headers on the response; a refusal answered here (false). */
+  #apply(ex: Exchange, adm: Admission): boolean {
+    for (const k in adm.headers) ex.res.setHeader(k, adm.headers[k]!);
     if (!adm.allowed) {
       this.deps.metrics.rateLimitDrops.labels(adm.reason === 'limited' ? adm.scope : 'unavailable').inc();
       const err = adm.error();

@@ -163,6 +163,31 @@ export class RateLimiter {
     return this.#allowed(checks, results);
   }
 
+  /**
+   * admit() without promises, when the store answers on the spot (the in-process store: no I/O,
+   * so no failure to handle); undefined when it cannot, and admit() is the way.
+   */
+  admitNow(req: AdmitRequest): Admission | undefined {
+    const store = this.#store;
+    if (!store.takeNow || !store.giveNow) return undefined;
+    const checks = this.#checks(req);
+    if (checks.length === 0) {
+      this.#counters.admitted++;
+      return UNLIMITED;
+    }
+    const results = checks.map((c) => store.takeNow!(c.bucket, c.cost, c.spec));
+    if (results.some((r) => !r.allowed)) {
+      // all or nothing: what the allowed buckets gave goes back
+      results.forEach((r, i) => {
+        const c = checks[i]!;
+        if (r.allowed && c.cost > 0) store.giveNow!(c.bucket, c.cost, c.spec);
+      });
+      return this.#denied(req, checks, results);
+    }
+    this.#counters.admitted++;
+    return this.#allowed(checks, results);
+  }
+
   /** Closes the store. */
   close(): Promise<void> {
     return this.#store.close();
@@ -223,10 +248,15 @@ export class RateLimiter {
     const reserved = checks.filter((c) => c.kind === 'tokens');
     if (reserved.length === 0) return { allowed: true, headers, degraded: false, settle: NOOP_SETTLE };
     let done = false;
+    const store = this.#store;
     const settle = async (actualTokens: number): Promise<void> => {
       if (done) return;
       done = true;
       const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
+      if (store.giveNow) {
+        for (const c of reserved) if (c.cost !== used) store.giveNow(c.bucket, c.cost - used, c.spec);
+        return;
+      }
       const gives: Promise<void>[] = [];
       for (const c of reserved) {
         const back = c.cost - used;

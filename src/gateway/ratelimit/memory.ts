@@ -29,6 +29,10 @@ export class MemoryRateLimitStore implements RateLimitStore {
   }
 
   take(bucket: string, cost: number, spec: BucketSpec): Promise<TakeResult> {
+    return Promise.resolve(this.takeNow(bucket, cost, spec));
+  }
+
+  takeNow(bucket: string, cost: number, spec: BucketSpec): TakeResult {
     const now = this.#clock.monotonic();
     const b = this.#current(bucket, now, spec);
     let allowed = false;
@@ -41,15 +45,19 @@ export class MemoryRateLimitStore implements RateLimitStore {
     }
     const resetMs = msToFull(b.tokens, spec);
     b.fullAt = now + resetMs;
-    return Promise.resolve({ allowed, remaining: Math.max(0, Math.floor(b.tokens)), retryAfterMs, resetMs });
+    return { allowed, remaining: Math.max(0, Math.floor(b.tokens)), retryAfterMs, resetMs };
   }
 
   give(bucket: string, amount: number, spec: BucketSpec): Promise<void> {
+    this.giveNow(bucket, amount, spec);
+    return Promise.resolve();
+  }
+
+  giveNow(bucket: string, amount: number, spec: BucketSpec): void {
     const now = this.#clock.monotonic();
     const b = this.#current(bucket, now, spec);
     b.tokens = Math.max(-spec.capacity, Math.min(spec.capacity, b.tokens + amount));
     b.fullAt = now + msToFull(b.tokens, spec);
-    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -31,6 +31,10 @@ export interface RateLimitStore {
    * debt (down to -capacity), which later requests wait out.
    */
   give(bucket: string, amount: number, spec: BucketSpec): Promise<void>;
+  /** take() answered on the spot, for a store that needs no I/O (the in-process one); the limiter then skips the promises. */
+  takeNow?(bucket: string, cost: number, spec: BucketSpec): TakeResult;
+  /** give() on the spot, as takeNow. */
+  giveNow?(bucket: string, amount: number, spec: BucketSpec): void;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,307 @@
+// The router's listening socket at the byte level: the raw proxy path and its hand-off to node:http
+// on one connection, pipelining, split packets, half-close, the request shapes node:http takes over
+// (HTTP/1.0, chunked and Expect bodies, HEAD, malformed heads, oversized bodies), and upstream
+// framing (chunked, close-delimited, keep-alive reuse).
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { describe, it, type TestContext } from 'node:test';
+import { spec, startBackend, startRouter } from './helpers.js';
+
+interface Parsed {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** Reads HTTP/1.1 responses off a raw socket (content-length, chunked or until close). */
+class Reader {
+  #buf = Buffer.alloc(0);
+  #waiters: (() => void)[] = [];
+  closed = false;
+
+  constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.#buf = Buffer.concat([this.#buf, d]);
+      this.#wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.#wake();
+    });
+  }
+
+  #wake(): void {
+    for (const w of this.#waiters.splice(0)) w();
+  }
+
+  async #more(): Promise<void> {
+    if (this.closed) throw new Error(`connection closed; have ${JSON.stringify(this.#buf.toString('latin1'))}`);
+    await new Promise<void>((r) => this.#waiters.push(r));
+  }
+
+  async response(): Promise<Parsed> {
+    let end: number;
+    while ((end = this.#buf.indexOf('\r\n\r\n')) === -1) await this.#more();
+    const lines = this.#buf.toString('latin1', 0, end).split('\r\n');
+    const status = Number(lines[0]!.split(' ')[1]);
+    const headers: Record<string, string> = {};
+    for (const l of lines.slice(1)) {
+      const i = l.indexOf(':');
+      headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
+    }
+    this.#buf = this.#buf.subarray(end + 4);
+    let body = '';
+    if (status < 200 || status === 204 || status === 304) return { status, headers, body };
+    if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      while (this.#buf.length < n) await this.#more();
+      body = this.#buf.toString('utf8', 0, n);
+      this.#buf = this.#buf.subarray(n);
+    } else if (headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        let lf: number;
+        while ((lf = this.#buf.indexOf('\r\n')) === -1) await this.#more();
+        const size = parseInt(this.#buf.toString('latin1', 0, lf), 16);
+        while (this.#buf.length < lf + 2 + size + 2) await this.#more();
+        body += this.#buf.toString('utf8', lf + 2, lf + 2 + size);
+        this.#buf = this.#buf.subarray(lf + 2 + size + 2);
+        if (size === 0) break;
+      }
+    } else {
+      while (!this.closed) await this.#more().catch(() => undefined);
+      body = this.#buf.toString('utf8');
+      this.#buf = Buffer.alloc(0);
+    }
+    return { status, headers, body };
+  }
+}
+
+async function open(t: TestContext, url: string): Promise<{ socket: Socket; reader: Reader }> {
+  const u = new URL(url);
+  const socket = connect({ host: u.hostname, port: Number(u.port) });
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  t.after(() => socket.destroy());
+  return { socket, reader: new Reader(socket) };
+}
+
+function post(path: string, body: string, extra = ''): string {
+  return `POST ${path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n${extra}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+}
+
+/** A response body's JSON, typed loosely for assertions. */
+const json = (body: string): { model?: string; status?: string; error?: { message: string } } => JSON.parse(body) as { model?: string; status?: string; error?: { message: string } };
+
+const chatBody = (model = 'm1', stream = false): string => JSON.stringify({ model, stream, messages: [{ role: 'user', content: 'hi' }] });
+
+describe('router front: the listening socket', () => {
+  it('serves proxied and local requests on one keep-alive connection, before and after the hand-off', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, {}, [spec(a, ['m1'])]);
+    const { socket, reader } = await open(t, r.url);
+    socket.write(post('/v1/chat/completions', chatBody()));
+    const first = await reader.response();
+    assert.equal(first.status, 200);
+    assert.equal(first.headers['x-switchboard-backend'], 'a');
+    assert.ok(first.headers['x-request-id']);
+    assert.ok(first.headers.date, 'a Date header, as node:http and nginx send');
+    assert.equal(json(first.body).model, 'm1');
+    // a local endpoint: node:http takes the connection from here on
+    socket.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
+    const health = await reader.response();
+    assert.equal(health.status, 200);
+    assert.equal(json(health.body).status, 'healthy');
+    socket.write(post('/v1/chat/completions', chatBody()));
+    const third = await reader.response();
+    assert.equal(third.status, 200);
+    assert.equal(third.headers['x-switchboard-backend'], 'a');
+    assert.equal(reader.closed, false);
+  });
+
+  it('answers pipelined requests in order, and requests whose bytes arrive one at a time', async (t) => {
+    const a = await startBackend(t, 'a');
+    const b = await startBackend(t, 'b');
+    const r = await startRouter(t, {}, [spec(a, ['m1']), spec(b, ['m2'])]);
+    const { socket, reader } = await open(t, r.url);
+    socket.write(post('/v1/chat/completions', chatBody('m1')) + post('/v1/chat/completions', chatBody('m2', true)) + post('/v1/chat/completions', chatBody('m1')));
+    const got = [await reader.response(), await reader.response(), await reader.response()];
+    assert.deepEqual(
+      got.map((g) => [g.status, g.headers['x-switchboard-backend']]),
+      [
+        [200, 'a'],
+        [200, 'b'],
+        [200, 'a'],
+      ],
+    );
+    assert.ok(got[1]!.body.endsWith('data: [DONE]\n\n'), 'the streamed one whole, with its [DONE]');
+    const bytes = Buffer.from(post('/v1/chat/completions', chatBody('m2')));
+    for (const byte of bytes) {
+      socket.write(Buffer.from([byte]));
+      await new Promise((res) => setImmediate(res));
+    }
+    const split = await reader.response();
+    assert.equal(split.status, 200);
+    assert.equal(split.headers['x-switchboard-backend'], 'b');
+  });
+
+  it('answers a client that half-closes after its request, then closes', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, {}, [spec(a, ['m1'])]);
+    const { socket, reader } = await open(t, r.url);
+    socket.end(post('/v1/chat/completions', chatBody()));
+    const res = await reader.response();
+    assert.equal(res.status, 200);
+    assert.equal(json(res.body).model, 'm1');
+    await new Promise((r2) => setTimeout(r2, 50));
+    assert.equal(reader.closed, true);
+  });
+
+  it('closes after the response when the client asks with connection: close', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, {}, [spec(a, ['m1'])]);
+    const { socket, reader } = await open(t, r.url);
+    socket.write(post('/v1/chat/completions', chatBody(), 'connection: close\r\n'));
+    const res = await reader.response();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.connection, 'close');
+    await new Promise((r2) => setTimeout(r2, 50));
+    assert.equal(reader.closed, true);
+  });
+
+  it('hands HTTP/1.0, chunked and Expect request bodies, and HEAD to node:http, which proxies them all the same', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, {}, [spec(a, ['m1'])]);
+    const body = chatBody();
+    const cases = [
+      `POST /v1/chat/completions HTTP/1.0\r\nhost: x\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      `POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+    ];
+    for (const raw of cases) {
+      const { socket, reader } = await open(t, r.url);
+      socket.write(raw);
+      const res = await reader.response();
+      assert.equal(res.status, 200, raw.slice(0, 40));
+      assert.equal(json(res.body).model, 'm1');
+      assert.equal(a.seen.at(-1)!.body, body, 'the backend got the body whole');
+    }
+    const { socket, reader } = await open(t, r.url);
+    socket.write(`POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: ${body.length}\r\n\r\n`);
+    const cont = await reader.response();
+    assert.equal(cont.status, 100);
+    socket.write(body);
+    assert.equal((await reader.response()).status, 200);
+  });
+
+  it('leaves malformed and oversized requests to node:http: 400 and 413, nothing forwarded', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, { maxBodyBytes: 1000 }, [spec(a, ['m1'])]);
+    const before = a.seen.length;
+    for (const raw of ['POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-length: 12x\r\n\r\n', 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nbad header\r\n\r\n', 'POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-a: b\nx-c: d\r\n\r\n']) {
+      const { socket, reader } = await open(t, r.url);
+      socket.write(raw);
+      assert.equal((await reader.response()).status, 400, JSON.stringify(raw));
+    }
+    const { socket, reader } = await open(t, r.url);
+    const big = JSON.stringify({ model: 'm1', messages: [{ role: 'user', content: 'x'.repeat(2000) }] });
+    socket.write(post('/v1/chat/completions', big));
+    const res = await reader.response();
+    assert.equal(res.status, 413);
+    assert.match(json(res.body).error!.message, /too large/);
+    assert.equal(a.seen.length, before);
+  });
+
+  it('relays chunked and close-delimited upstream bodies, reusing keep-alive upstream connections', async (t) => {
+    let connections = 0;
+    const upstream = createHttpServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        if (req.url?.startsWith('/close')) {
+          // no length, no chunking: the body ends when the connection does
+          res.socket!.write('HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"model":"m1","via":"close"}');
+          res.socket!.end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.write('{"model":"m1",');
+        res.end('"via":"chunked"}');
+      });
+    });
+    upstream.on('connection', () => connections++);
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    t.after(() => {
+      upstream.closeAllConnections();
+      upstream.close();
+    });
+    const port = (upstream.address() as AddressInfo).port;
+    const r = await startRouter(t, {}, [{ name: 'u', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['m1'] }, static: true }]);
+    for (let i = 0; i < 5; i++) {
+      const res = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', body: chatBody() });
+      assert.deepEqual(await res.json(), { model: 'm1', via: 'chunked' });
+    }
+    assert.equal(connections, 1, 'one upstream connection, kept alive across the requests');
+    const res = await fetch(`${r.url}/close/x`, { method: 'POST', body: chatBody() });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { model: 'm1', via: 'close' });
+    const again = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', body: chatBody() });
+    assert.deepEqual(await again.json(), { model: 'm1', via: 'chunked' });
+  });
+
+  it('retries a request once on a fresh connection when a reused one is closed under it, blaming nobody', async (t) => {
+    // every connection answers one request and then drops the next without a byte: what a backend
+    // closing an idle keep-alive connection just as the router picks it looks like
+    let connections = 0;
+    const upstream = createServer((socket) => {
+      connections++;
+      let served = 0;
+      let buf = '';
+      socket.on('data', (d: Buffer) => {
+        buf += d.toString('latin1');
+        const end = buf.indexOf('\r\n\r\n');
+        if (end === -1) return;
+        const len = Number(/content-length: (\d+)/i.exec(buf.slice(0, end))?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        buf = '';
+        if (served++ > 0) {
+          socket.destroy();
+          return;
+        }
+        const body = '{"model":"m1","ok":true}';
+        socket.write(`HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
+      });
+      socket.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    t.after(() => upstream.close());
+    const port = (upstream.address() as AddressInfo).port;
+    const r = await startRouter(t, {}, [{ name: 'u', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['m1'] }, static: true }]);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', body: chatBody() });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { model: 'm1', ok: true });
+    }
+    assert.equal(connections, 3, 'the second and third requests each found the kept connection dead and opened a new one');
+    assert.equal(r.table.backends.get('u')!.errorCount, 0, 'no failure counted against the backend');
+  });
+
+  it('closes idle connections on close() and stops accepting', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, {}, [spec(a, ['m1'])]);
+    const { socket, reader } = await open(t, r.url);
+    socket.write(post('/v1/chat/completions', chatBody()));
+    assert.equal((await reader.response()).status, 200);
+    const { reader: handed, socket: s2 } = await open(t, r.url);
+    s2.write('GET /health HTTP/1.1\r\nhost: x\r\n\r\n');
+    assert.equal((await handed.response()).status, 200);
+    await r.close();
+    await new Promise((r2) => setTimeout(r2, 50));
+    assert.equal(reader.closed, true, 'raw-path connection closed');
+    assert.equal(handed.closed, true, 'handed-off connection closed');
+    const refused = connect({ host: '127.0.0.1', port: Number(new URL(r.url).port) });
+    const err = await new Promise<Error | undefined>((r2) => {
+      refused.once('error', r2);
+      refused.once('connect', () => r2(undefined));
+    });
+    refused.destroy();
+    assert.ok(err, 'no longer accepting');
+  });
+});
