@@ -17,7 +17,8 @@ type HeaderValue = string | number | string[];
 export interface ClientResponse {
   readonly headersSent: boolean;
   readonly writableFinished: boolean;
-  writeHead(status: number, headers?: Record<string, HeaderValue>): unknown;
+  /** `headers` as an object, or as node also takes them: a flat list name, value, name, value... */
+  writeHead(status: number, headers?: Record<string, HeaderValue> | string[]): unknown;
   setHeader(name: string, value: HeaderValue): unknown;
   write(chunk: Buffer | string): boolean;
   end(chunk?: Buffer | string): unknown;

@@ -32,6 +32,18 @@ const CHUNK_END = Buffer.from('0\r\n\r\n');
 /** Body writes up to this size are framed into one buffer; larger ones are written in three parts. */
 const COPY_LIMIT = 16 * 1024;
 
+const HEX = Buffer.from('0123456789abcdef');
+
+/** How many hex digits `n` (> 0) takes. */
+function hexDigits(n: number): number {
+  let d = 1;
+  while (n >= 16) {
+    n = Math.floor(n / 16);
+    d++;
+  }
+  return d;
+}
+
 let dateText = '';
 let dateSecond = 0;
 function httpDate(): string {
@@ -96,7 +108,7 @@ export class RawResponse {
     return this.#preset?.get(name.toLowerCase());
   }
 
-  writeHead(status: number, headers: Record<string, HeaderValue | undefined> = {}): this {
+  writeHead(status: number, headers: Record<string, HeaderValue | undefined> | string[] = {}): this {
     if (this.headersSent) return this;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
     let hasLength = false;
@@ -108,10 +120,15 @@ export class RawResponse {
       if (typeof v === 'object') for (const x of v) head += `${k}: ${x}\r\n`;
       else head += `${k}: ${v}\r\n`;
     };
-    if (this.#preset) for (const [k, v] of this.#preset) if (!(k in headers)) add(k, v);
-    for (const k in headers) {
-      const v = headers[k];
-      if (v !== undefined) add(k.toLowerCase(), v);
+    if (Array.isArray(headers)) {
+      if (this.#preset) for (const [k, v] of this.#preset) if (!listHas(headers, k)) add(k, v);
+      for (let i = 0; i < headers.length; i += 2) add(headers[i]!.toLowerCase(), headers[i + 1]!);
+    } else {
+      if (this.#preset) for (const [k, v] of this.#preset) if (!(k in headers)) add(k, v);
+      for (const k in headers) {
+        const v = headers[k];
+        if (v !== undefined) add(k.toLowerCase(), v);
+      }
     }
     if (!hasLength && status !== 204 && status !== 304) {
       this.#chunked = true;
@@ -132,23 +149,30 @@ export class RawResponse {
     if (socket.destroyed) return false;
     const data = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     if (data.length === 0) return true;
-    const head = this.#head ?? '';
+    const head = this.#head;
     this.#head = undefined;
-    const size = this.#chunked ? `${data.length.toString(16)}\r\n` : '';
     if (data.length > COPY_LIMIT) {
-      if (head.length + size.length > 0) socket.write(head + size, 'latin1');
+      const size = this.#chunked ? `${data.length.toString(16)}\r\n` : '';
+      if (head !== undefined || size !== '') socket.write((head ?? '') + size, 'latin1');
       if (!this.#chunked) return socket.write(data);
       socket.write(data);
       return socket.write('\r\n', 'latin1');
     }
-    const prefix = head.length + size.length;
+    // one buffer: [head] [hex size CRLF] data [CRLF]
+    const headLen = head === undefined ? 0 : head.length;
+    const digits = this.#chunked ? hexDigits(data.length) : 0;
+    const prefix = headLen + (this.#chunked ? digits + 2 : 0);
     const framed = Buffer.allocUnsafe(prefix + data.length + (this.#chunked ? 2 : 0));
-    if (prefix > 0) framed.write(head + size, 0, 'latin1');
-    data.copy(framed, prefix);
+    if (head !== undefined) framed.write(head, 0, 'latin1');
     if (this.#chunked) {
+      let v = data.length;
+      for (let j = headLen + digits - 1; j >= headLen; j--, v >>>= 4) framed[j] = HEX[v & 15]!;
+      framed[headLen + digits] = 13;
+      framed[headLen + digits + 1] = 10;
       framed[framed.length - 2] = 13;
       framed[framed.length - 1] = 10;
     }
+    data.copy(framed, prefix);
     return socket.write(framed);
   }
 
@@ -381,6 +405,12 @@ class Conn {
 }
 
 function noop(): void {}
+
+/** Whether a flat header list (name, value, ...) names `name` (lower case). */
+function listHas(list: readonly string[], name: string): boolean {
+  for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() === name) return true;
+  return false;
+}
 
 export class Front {
   readonly server: Server;

@@ -392,20 +392,22 @@ class Upstream implements ResponseHandler {
     } else {
       b.passive.succeed();
     }
-    const out: Record<string, string | string[]> = {};
+    // the backend's headers as a flat list (node's writeHead takes one too), hop-by-hop ones out
+    const out: string[] = [];
     let ct = '';
     let len = -1;
+    let lengthAt = -1;
     for (let i = 0; i < headers.length; i += 2) {
       const k = headers[i]!;
       const v = headers[i + 1]!;
-      if (k === 'content-length') len = Number(v);
-      else if (HOP_BY_HOP.has(k)) continue;
+      if (k === 'content-length') {
+        len = Number(v);
+        lengthAt = out.length;
+      } else if (HOP_BY_HOP.has(k) || k === 'x-request-id' || k === proxy.config.backendHeader) continue;
       else if (k === 'content-type') ct = v;
-      const prev = out[k];
-      out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v];
+      out.push(k, v);
     }
-    out['x-request-id'] = ex.requestId;
-    out[proxy.config.backendHeader] = b.name;
+    out.push('x-request-id', ex.requestId, proxy.config.backendHeader, b.name);
     this.#sse = ct.includes('text/event-stream');
     if (!this.#sse && statusCode < 300 && (ct === '' || ct.includes('json'))) {
       if (len <= USAGE_BODY_LIMIT) this.#kept = [];
@@ -418,7 +420,8 @@ class Upstream implements ResponseHandler {
         [Buffer.from(`"model":${from}`), Buffer.from(`"model":${to}`)],
         [Buffer.from(`"model": ${from}`), Buffer.from(`"model": ${to}`)],
       ];
-      delete out['content-length'];
+      // the body changes length: it goes out chunked
+      if (lengthAt !== -1) out.splice(lengthAt, 2);
     }
     ex.status = statusCode;
     ex.backend = b;

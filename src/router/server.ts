@@ -186,9 +186,22 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     }),
   );
 
-  const proxyRequest = async (req: ClientRequest, res: ClientResponse, method: string, url: string, path: string, requestId: string, read: Buffer | IncomingMessage): Promise<void> => {
+  /** Sends an exchange the gateway let through to the proxy. */
+  const send = (ex: Exchange): void => {
+    const settings = modelSettings(config, ex.model);
+    if (settings.policy === 'consistent_hash') ex.sessionKey = sessionKeyOf(ex.req, ex.info, config.sessionHeader, settings.hashKey);
+    proxy.forward(ex);
+  };
+  /** An exchange the gateway answered itself: its end hooks run now. */
+  const ended = (ex: Exchange): void => {
+    for (const fn of ex.onEnd) fn(ex);
+  };
+
+  /** Routes one request: synchronous unless the body is still to be read (node:http) or a policy has to wait (Redis). */
+  const proxyRequest = (req: ClientRequest, res: ClientResponse, method: string, url: string, path: string, requestId: string, read: Buffer | IncomingMessage): void | Promise<void> => {
+    if (!Buffer.isBuffer(read)) return readBody(read, config.maxBodyBytes).then((body) => proxyRequest(req, res, method, url, path, requestId, body));
     const endpoint = endpointOf(path);
-    const body = Buffer.isBuffer(read) ? read : await readBody(read, config.maxBodyBytes);
+    const body = read;
     const info = parseRequestInfo(endpoint, method, body);
     if (isSwitchboardError(info)) throw info;
     // an unknown path is proxied only when the body names a model to route on (as InfiniLM did)
@@ -221,14 +234,10 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
     ex.onEnd.push(endMetrics);
     if (gateway.active) {
       const r = gateway.policy(ex);
-      if (!(typeof r === 'boolean' ? r : await r)) {
-        for (const fn of ex.onEnd) fn(ex);
-        return;
-      }
+      if (typeof r !== 'boolean') return r.then((ok) => (ok ? send(ex) : ended(ex)));
+      if (!r) return ended(ex);
     }
-    const settings = modelSettings(config, ex.model);
-    if (settings.policy === 'consistent_hash') ex.sessionKey = sessionKeyOf(req, info, config.sessionHeader, settings.hashKey);
-    proxy.forward(ex);
+    send(ex);
   };
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -251,14 +260,19 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   const serveProxied = (req: ClientRequest, res: ClientResponse, method: string, url: string, path: string, read: Buffer | IncomingMessage): void => {
     // from rawHeaders: touching req.headers makes Node build the whole headers object
     const requestId = acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
-    proxyRequest(req, res, method, url, path, requestId, read).catch((err: unknown) => {
+    const fail = (err: unknown): void => {
       const e = asSwitchboardError(err);
       if (!res.headersSent) res.setHeader('x-request-id', requestId);
       if (e.code === 'SB_ERR_INTERNAL') log.error({ err, requestId }, 'request failed');
       if (e.statusCode === 413) res.setHeader('connection', 'close');
       metrics.requests.labels('none', String(e.statusCode), '').inc();
       sendOpenAIError(res, e);
-    });
+    };
+    try {
+      proxyRequest(req, res, method, url, path, requestId, read)?.catch(fail);
+    } catch (err) {
+      fail(err);
+    }
   };
 
   const server = createServer({ keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000 }, handle);

@@ -251,6 +251,19 @@ export class Call {
             if (this.#sizeLine.length > 4096) return this.#protocolError('chunk size line too long');
             return;
           }
+          if (this.#chunkState === 'size' && this.#sizeLine === '') {
+            // the usual case, a whole size line in this packet: read the hex digits in place
+            const size = hexAt(d, i, lf);
+            if (size >= 0) {
+              i = lf + 1;
+              if (size === 0) this.#chunkState = 'trailer';
+              else {
+                this.#chunkState = 'data';
+                this.#remaining = size;
+              }
+              break;
+            }
+          }
           const line = (this.#sizeLine + d.toString('latin1', i, lf)).trim();
           this.#sizeLine = '';
           i = lf + 1;
@@ -282,6 +295,23 @@ export class Call {
     this.pool.release(conn);
     this.handler.onEnd();
   }
+}
+
+/**
+ * The chunk size on a line from `from` to the LF at `lf` when it is plain hex digits (an optional
+ * CR before the LF); -1 otherwise (extensions, spaces, too long: the string path reads those).
+ */
+function hexAt(d: Buffer, from: number, lf: number): number {
+  const end = lf > from && d[lf - 1] === 13 ? lf - 1 : lf;
+  if (end === from || end - from > 12) return -1;
+  let v = 0;
+  for (let j = from; j < end; j++) {
+    const c = d[j]!;
+    const h = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+    if (h === -1) return -1;
+    v = v * 16 + h;
+  }
+  return v;
 }
 
 /** One socket to one origin. */

@@ -246,6 +246,37 @@ describe('router front: the listening socket', () => {
     assert.deepEqual(await again.json(), { model: 'm1', via: 'chunked' });
   });
 
+  it('reads chunked upstream framing however it is written: extensions, upper-case hex, trailers, one byte at a time', async (t) => {
+    const body = '{"model":"m1","text":"' + 'x'.repeat(300) + '"}';
+    const a = body.slice(0, 10);
+    const b = body.slice(10);
+    const framed = `HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${a.length.toString(16)};ext=1\r\n${a}\r\n${b.length.toString(16).toUpperCase()}\r\n${b}\r\n0\r\nx-trailer: 1\r\n\r\n`;
+    const upstream = createServer((socket) => {
+      socket.on('error', () => undefined);
+      let seen = '';
+      socket.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+        if (!seen.includes('\r\n\r\n')) return;
+        seen = '';
+        void (async () => {
+          for (const byte of Buffer.from(framed, 'latin1')) {
+            socket.write(Buffer.from([byte]));
+            await new Promise((res) => setImmediate(res));
+          }
+        })();
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    t.after(() => upstream.close());
+    const port = (upstream.address() as AddressInfo).port;
+    const r = await startRouter(t, {}, [{ name: 'u', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['m1'] }, static: true }]);
+    for (let i = 0; i < 2; i++) {
+      const res = await fetch(`${r.url}/v1/chat/completions`, { method: 'POST', body: chatBody() });
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), body);
+    }
+  });
+
   it('retries a request once on a fresh connection when a reused one is closed under it, blaming nobody', async (t) => {
     // every connection answers one request and then drops the next without a byte: what a backend
     // closing an idle keep-alive connection just as the router picks it looks like
