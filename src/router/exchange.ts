@@ -26,6 +26,9 @@ export interface ClientResponse {
   uncork(): void;
   destroy(): unknown;
   once(event: 'close' | 'drain', fn: () => void): unknown;
+  /** The raw front's: whether the response went out chunked, and a write of bytes already framed. */
+  readonly chunked?: boolean;
+  writeFramed?(bytes: Buffer): boolean;
 }
 
 export interface Exchange {

@@ -176,6 +176,33 @@ export class RawResponse {
     return socket.write(framed);
   }
 
+  /**
+   * Bytes already in chunked framing (whole frames or the continuation of one), written as they
+   * are: the proxy passes a backend's chunked stream through without re-framing it. Only for a
+   * response that is chunked (its head had no content-length); end() then writes the last chunk.
+   */
+  writeFramed(bytes: Buffer): boolean {
+    if (!this.#chunked) throw new Error('writeFramed on a response that is not chunked');
+    const socket = this.conn.socket;
+    if (socket.destroyed) return false;
+    const head = this.#head;
+    if (head === undefined) return socket.write(bytes);
+    this.#head = undefined;
+    if (bytes.length > COPY_LIMIT) {
+      socket.write(head, 'latin1');
+      return socket.write(bytes);
+    }
+    const out = Buffer.allocUnsafe(head.length + bytes.length);
+    out.write(head, 0, 'latin1');
+    bytes.copy(out, head.length);
+    return socket.write(out);
+  }
+
+  /** Whether writeHead chose chunked framing. */
+  get chunked(): boolean {
+    return this.#chunked;
+  }
+
   end(chunk?: Buffer | string): this {
     if (this.writableFinished) return this;
     if (!this.headersSent) {

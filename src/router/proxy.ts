@@ -18,6 +18,8 @@ import { UpstreamPool, type Call, type ResponseHandler } from './upstream-pool.j
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const DONE = Buffer.from('data: [DONE]');
+/** How much of a stream's end is kept to find [DONE] in, across reads. */
+const TAIL_BYTES = 64;
 const DATA = Buffer.from('data:');
 const USAGE = Buffer.from('"usage":{');
 const PROMPT_TOKENS = /"prompt_tokens":\s*(\d+)/;
@@ -327,7 +329,11 @@ class Upstream implements ResponseHandler {
   #chunks = 0;
   #last: Buffer | undefined;
   #prev: Buffer | undefined;
+  /** Ends with the stream's last bytes (at least TAIL_BYTES of them once that many came). */
+  #tail: Buffer | undefined;
   #corked = false;
+  /** The backend's chunked framing passes through as it is (see UpstreamPool's passthrough). */
+  #framed = false;
   /** `"model":"<served>"` → `"model":"<asked>"` when the client used an alias. */
   #rewrite: [Buffer, Buffer][] | undefined;
   #firstChunkMono = 0;
@@ -427,6 +433,11 @@ class Upstream implements ResponseHandler {
     ex.backend = b;
     this.#headersSent = true;
     ex.res.writeHead(statusCode, out);
+    // a chunked stream to a client we write chunked ourselves: the framing goes through as it is
+    if (this.#sse && !this.#rewrite && ex.res.chunked === true && ex.res.writeFramed && this.#call!.chunked) {
+      this.#call!.passthrough = true;
+      this.#framed = true;
+    }
   }
 
   onData(data: Buffer): void {
@@ -451,7 +462,7 @@ class Upstream implements ResponseHandler {
       ex.res.cork();
       process.nextTick(this.#uncork);
     }
-    if (!ex.res.write(chunk)) {
+    if (!(this.#framed ? ex.res.writeFramed!(chunk) : ex.res.write(chunk))) {
       this.#paused = true;
       this.#call!.pause();
       ex.res.once('drain', this.#resume);
@@ -476,9 +487,17 @@ class Upstream implements ResponseHandler {
   #tapSse(chunk: Buffer): void {
     this.#prev = this.#last;
     this.#last = chunk;
+    // the stream's last bytes whatever the packet sizes: `data: [DONE]` split over reads is still seen
+    if (chunk.length >= TAIL_BYTES) this.#tail = chunk;
+    else {
+      const joined = this.#tail ? Buffer.concat([this.#tail, chunk]) : chunk;
+      this.#tail = joined.length > TAIL_BYTES ? joined.subarray(joined.length - TAIL_BYTES) : joined;
+    }
   }
 
   #endOfStream(): void {
+    const tail = this.#tail;
+    if (tail && tail.subarray(Math.max(0, tail.length - TAIL_BYTES)).includes(DONE)) this.#sawDone = true;
     for (const c of [this.#prev, this.#last]) {
       if (!c) continue;
       if (c.includes(DONE)) this.#sawDone = true;
@@ -515,8 +534,10 @@ class Upstream implements ResponseHandler {
     if (this.#sse) {
       this.#endOfStream();
       // without a usage object: about one token per content chunk (role and [DONE] chunks aside)
-      if (ex.completionTokens === 0) ex.completionTokens = Math.max(0, this.#chunks - (this.#sawDone ? 2 : 1));
-      if (this.#chunks > 1 && ex.completionTokens > 1) {
+      // (passthrough hands on one piece per read: the pool counted the chunks)
+      const chunks = this.#framed ? this.#call!.chunkCount : this.#chunks;
+      if (ex.completionTokens === 0) ex.completionTokens = Math.max(0, chunks - (this.#sawDone ? 2 : 1));
+      if (chunks > 1 && ex.completionTokens > 1) {
         proxy.metrics.tpot.labels(ex.modelLabel).observe((this.#lastChunkMono - this.#firstChunkMono) / 1000 / (ex.completionTokens - 1));
       }
       if (!this.#sawDone && ex.status < 300) {
@@ -546,6 +567,9 @@ class Upstream implements ResponseHandler {
     proxy.events.add('stream_cut', this.backend.name, ex.model, detail);
     proxy.log.warn({ requestId: ex.requestId, backend: this.backend.name, detail }, 'stream cut by the backend');
     ex.status = 502;
+    // passthrough: the client may be in the middle of a frame the backend never finished
+    const fill = this.#framed ? this.#call!.completeFrame() : undefined;
+    if (fill) ex.res.writeFramed!(fill);
     ex.res.end(sseErrorEvent(sbError('SB_ERR_STREAM_CUT', this.backend.name, detail)));
     this.run.finish();
   }

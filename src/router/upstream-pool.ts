@@ -53,6 +53,17 @@ export class Call {
   #remaining = 0;
   #chunkState: ChunkState = 'size';
   #sizeLine = '';
+  /** Passthrough: the start of a size line that continues in the next packet. */
+  #held: Buffer | undefined;
+  /** Passthrough: the last chunk has begun; nothing more is handed on. */
+  #tail = false;
+  /**
+   * Set by the handler in onStart when the client side can take the chunked framing as it is
+   * (see #chunked); the response's body bytes are then handed on framed.
+   */
+  passthrough = false;
+  /** Chunks of data in a chunked body so far. */
+  chunkCount = 0;
 
   constructor(
     readonly pool: UpstreamPool,
@@ -65,6 +76,11 @@ export class Call {
 
   get done(): boolean {
     return this.#done;
+  }
+
+  /** Whether the response body is chunked (known from onStart on). */
+  get chunked(): boolean {
+    return this.#mode === 'chunked';
   }
 
   /** Ends the call with `reason` (delivered to onError after this tick); its connection is closed. */
@@ -219,15 +235,29 @@ export class Call {
     }
   }
 
-  /** Removes the chunked framing, handing each chunk's bytes on as a slice of `d`. */
-  #chunked(conn: Conn, d: Buffer): void {
+  /**
+   * Walks the chunked framing. Normally each chunk's bytes are handed on as a slice of the packet,
+   * framing removed. In passthrough mode the framed bytes are handed on as they came, once per
+   * packet, for a client connection that speaks chunked itself; a size line split across packets
+   * is held back until it is whole, and the last chunk (size 0) and trailers are never handed on,
+   * so the proxy always writes the ending itself (a clean one, or an error event after a cut).
+   */
+  #chunked(conn: Conn, input: Buffer): void {
+    const pass = this.passthrough;
+    let d = input;
+    if (this.#held) {
+      d = Buffer.concat([this.#held, input]);
+      this.#held = undefined;
+    }
     let i = 0;
     const n = d.length;
+    /** passthrough: what is handed on starts here (the packet's first byte; a held line is part of it) */
+    const from = 0;
     while (i < n && !this.#done) {
       switch (this.#chunkState) {
         case 'data': {
           const take = Math.min(this.#remaining, n - i);
-          this.handler.onData(i === 0 && take === n ? d : d.subarray(i, i + take));
+          if (!pass) this.handler.onData(i === 0 && take === n ? d : d.subarray(i, i + take));
           i += take;
           this.#remaining -= take;
           if (this.#remaining === 0) {
@@ -245,26 +275,22 @@ export class Call {
         }
         case 'size':
         case 'trailer': {
+          const lineStart = i;
           const lf = d.indexOf(10, i);
           if (lf === -1) {
+            if (pass) {
+              if (!this.#tail && lineStart > from) this.handler.onData(d.subarray(from, lineStart));
+              this.#held = d.subarray(lineStart);
+              if (this.#held.length > 4096) this.#protocolError('chunk size line too long');
+              return;
+            }
             this.#sizeLine += d.toString('latin1', i, n);
             if (this.#sizeLine.length > 4096) return this.#protocolError('chunk size line too long');
             return;
           }
-          if (this.#chunkState === 'size' && this.#sizeLine === '') {
-            // the usual case, a whole size line in this packet: read the hex digits in place
-            const size = hexAt(d, i, lf);
-            if (size >= 0) {
-              i = lf + 1;
-              if (size === 0) this.#chunkState = 'trailer';
-              else {
-                this.#chunkState = 'data';
-                this.#remaining = size;
-              }
-              break;
-            }
-          }
-          const line = (this.#sizeLine + d.toString('latin1', i, lf)).trim();
+          let size = -1;
+          if (this.#chunkState === 'size' && this.#sizeLine === '') size = hexAt(d, i, lf);
+          const line = size >= 0 ? '' : (this.#sizeLine + d.toString('latin1', i, lf)).trim();
           this.#sizeLine = '';
           i = lf + 1;
           if (this.#chunkState === 'trailer') {
@@ -274,18 +300,44 @@ export class Call {
             }
             break;
           }
-          const semi = line.indexOf(';');
-          const size = parseInt(semi === -1 ? line : line.slice(0, semi), 16);
-          if (!(size >= 0)) return this.#protocolError('bad chunk size');
-          if (size === 0) this.#chunkState = 'trailer';
-          else {
+          if (size < 0) {
+            const semi = line.indexOf(';');
+            size = parseInt(semi === -1 ? line : line.slice(0, semi), 16);
+            if (!(size >= 0)) return this.#protocolError('bad chunk size');
+          }
+          if (size === 0) {
+            this.#chunkState = 'trailer';
+            if (pass && !this.#tail) {
+              // the ending is the proxy's to write: hand on what came before it, nothing after
+              if (lineStart > from) this.handler.onData(d.subarray(from, lineStart));
+              this.#tail = true;
+            }
+          } else {
             this.#chunkState = 'data';
             this.#remaining = size;
+            this.chunkCount++;
           }
           break;
         }
       }
     }
+    if (pass && !this.#tail && !this.#done && i > from) this.handler.onData(from === 0 && i === n ? d : d.subarray(from, i));
+  }
+
+  /**
+   * Passthrough only, after the backend went away mid-body: the bytes that finish the frame the
+   * client is in the middle of (newlines for the missing data, then CRLF), so the proxy can add
+   * its own last chunk; undefined when the client is at a frame boundary.
+   */
+  completeFrame(): Buffer | undefined {
+    if (!this.passthrough || this.#tail) return undefined;
+    if (this.#chunkState === 'data') {
+      const fill = Buffer.alloc(this.#remaining + 2, 10);
+      fill[fill.length - 2] = 13;
+      return fill;
+    }
+    if (this.#chunkState === 'data-crlf') return Buffer.from(this.#remaining === 2 ? '\r\n' : '\n');
+    return undefined;
   }
 
   #finish(conn: Conn): void {

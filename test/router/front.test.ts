@@ -277,6 +277,63 @@ describe('router front: the listening socket', () => {
     }
   });
 
+  it('passes a chunked SSE stream through framed as it came, ending it cleanly or with an error event when cut mid-frame', async (t) => {
+    const events = ['data: {"choices":[{"delta":{"content":"a"}}]}\n\n', 'data: {"choices":[{"delta":{"content":"b"}}]}\n\n', 'data: [DONE]\n\n'];
+    const frame = (e: string): string => `${Buffer.byteLength(e).toString(16)}\r\n${e}\r\n`;
+    const upstream = createServer((socket) => {
+      socket.on('error', () => undefined);
+      let seen = '';
+      socket.on('data', (d: Buffer) => {
+        seen += d.toString('latin1');
+        const end = seen.indexOf('\r\n\r\n');
+        const len = Number(/content-length: (\d+)/i.exec(seen)?.[1] ?? 0);
+        if (end === -1 || seen.length < end + 4 + len) return;
+        const mode = (JSON.parse(seen.slice(end + 4)) as { model: string }).model;
+        seen = '';
+        const head = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n';
+        const whole = head + events.map(frame).join('') + '0\r\n\r\n';
+        void (async () => {
+          if (mode === 'bytes') {
+            // every byte its own packet: size lines split everywhere
+            for (const byte of Buffer.from(whole)) {
+              socket.write(Buffer.from([byte]));
+              await new Promise((res) => setImmediate(res));
+            }
+          } else if (mode === 'midframe') {
+            // announces a 100-byte chunk, sends 40 bytes of it, and dies
+            socket.write(head + frame(events[0]!) + '64\r\n' + 'data: {"choices":[{"delta":{"content":"cut');
+            await new Promise((res) => setTimeout(res, 20));
+            socket.destroy();
+          } else if (mode === 'nodone') {
+            socket.write(head + frame(events[0]!) + '0\r\n\r\n');
+          }
+        })();
+      });
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    t.after(() => upstream.close());
+    const port = (upstream.address() as AddressInfo).port;
+    const r = await startRouter(t, { passiveHealth: { maxFails: 0 } }, [{ name: 'u', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['bytes', 'midframe', 'nodone'] }, static: true }]);
+    const get = async (model: string): Promise<{ text: string; reader: Reader }> => {
+      const { socket, reader } = await open(t, r.url);
+      socket.write(post('/v1/chat/completions', JSON.stringify({ model, stream: true, messages: [] })));
+      const res = await reader.response();
+      assert.equal(res.status, 200);
+      assert.equal(res.headers['transfer-encoding'], 'chunked');
+      return { text: res.body, reader };
+    };
+    const whole = await get('bytes');
+    assert.equal(whole.text, events.join(''), 'the stream byte for byte, one clean ending');
+    const cut = await get('midframe');
+    assert.ok(cut.text.startsWith(events[0]!));
+    assert.match(cut.text, /\n\nevent: error\ndata: \{"error":\{.*"code":"SB_ERR_STREAM_CUT"\}\}\n\n$/, 'the error event, in a frame the client could read');
+    assert.ok(!cut.text.includes('[DONE]'));
+    const nodone = await get('nodone');
+    assert.ok(nodone.text.startsWith(events[0]!));
+    assert.match(nodone.text, /event: error/, 'a stream that ended without [DONE] is not a clean one');
+    assert.equal(nodone.reader.closed, false, 'and the connection stays usable');
+  });
+
   it('retries a request once on a fresh connection when a reused one is closed under it, blaming nobody', async (t) => {
     // every connection answers one request and then drops the next without a byte: what a backend
     // closing an idle keep-alive connection just as the router picks it looks like
