@@ -18,6 +18,8 @@ import { UpstreamPool, type Call, type ResponseHandler } from './upstream-pool.j
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const DONE = Buffer.from('data: [DONE]');
+/** How much of the last reads is searched for the final usage object. */
+const USAGE_SEARCH_BYTES = 2048;
 /** How much of a stream's end is kept to find [DONE] in, across reads. */
 const TAIL_BYTES = 64;
 const DATA = Buffer.from('data:');
@@ -498,10 +500,12 @@ class Upstream implements ResponseHandler {
   #endOfStream(): void {
     const tail = this.#tail;
     if (tail && tail.subarray(Math.max(0, tail.length - TAIL_BYTES)).includes(DONE)) this.#sawDone = true;
+    // the usage object comes in the last event before [DONE]: only the stream's last bytes are
+    // searched (a passed-through read can hold a whole stream)
     for (const c of [this.#prev, this.#last]) {
       if (!c) continue;
-      if (c.includes(DONE)) this.#sawDone = true;
-      const u = c.indexOf(USAGE);
+      const from = Math.max(0, c.length - USAGE_SEARCH_BYTES);
+      const u = c.indexOf(USAGE, from);
       if (u !== -1) this.#readStreamUsage(c, u);
     }
   }
