@@ -5,6 +5,8 @@ import { request } from 'undici';
 export interface JsonRequestOptions {
   method?: string;
   body?: unknown;
+  /** Sent exactly as given (a malformed body included), as application/json; instead of `body`. */
+  rawBody?: string;
   token?: string | undefined;
   timeoutMs?: number;
   signal?: AbortSignal;
@@ -23,8 +25,8 @@ export async function requestJson<T = unknown>(url: string, opts: JsonRequestOpt
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const headers: Record<string, string> = { accept: 'application/json', ...opts.headers };
   let payload: string | undefined;
-  if (opts.body !== undefined) {
-    payload = JSON.stringify(opts.body);
+  if (opts.rawBody !== undefined || opts.body !== undefined) {
+    payload = opts.rawBody ?? JSON.stringify(opts.body);
     headers['content-type'] = 'application/json';
   }
   if (opts.token) headers.authorization = `Bearer ${opts.token}`;

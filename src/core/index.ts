@@ -8,6 +8,7 @@ export * from './http-client.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './paths.js';
+export * from './process.js';
 export * from './random.js';
 export * from './request-id.js';
 export * from './sse.js';

@@ -6,7 +6,7 @@
 // upgrades, oversized bodies, anything malformed — is handed with its connection to node:http
 // (bytes already read included), which then owns that connection and gives the standard answers.
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 
 export interface FrontOptions {
   /** Takes the connections this front does not serve itself. Never listens on its own. */
@@ -102,10 +102,6 @@ export class RawResponse {
   setHeader(name: string, value: HeaderValue): this {
     (this.#preset ??= new Map()).set(name.toLowerCase(), value);
     return this;
-  }
-
-  getHeader(name: string): HeaderValue | undefined {
-    return this.#preset?.get(name.toLowerCase());
   }
 
   writeHead(status: number, headers: Record<string, HeaderValue | undefined> | string[] = {}): this {
@@ -469,10 +465,6 @@ export class Front {
     for (const c of this.#conns) {
       if ((c.idle && now - c.sinceMs > keepAliveMs) || (c.waitingForHead && now - c.sinceMs > headersTimeoutMs)) c.close();
     }
-  }
-
-  address(): AddressInfo {
-    return this.server.address() as AddressInfo;
   }
 
   /** Stops accepting; in-flight requests (on either path) get up to graceMs, then every connection is cut. */

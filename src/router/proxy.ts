@@ -7,7 +7,7 @@
 import { describeError, sbError, type Clock, type Logger, type SwitchboardError, type TimerHandle } from '../core/index.js';
 import type { Backend } from './backend.js';
 import { createBalancer, type Balancer, type BalancerOptions } from './balancers/index.js';
-import { modelSettings, type PolicyName, type RouterConfig, type Timeouts } from './config.js';
+import type { ModelSettings, PolicyName, RouterConfig, Timeouts } from './config.js';
 import type { Exchange } from './exchange.js';
 import type { RouterEvents } from './events.js';
 import type { RouterMetrics } from './metrics.js';
@@ -175,8 +175,8 @@ export class Proxy {
     return b;
   }
 
-  forward(ex: Exchange): void {
-    const settings = modelSettings(this.config, ex.model);
+  /** Sends the exchange on its way under the model's settings (the caller has looked them up). */
+  forward(ex: Exchange, settings: ModelSettings): void {
     const headers = forwardHeaders(ex);
     this.budget.recordFirst();
     const run = new Run(this, ex, settings.policy, settings.timeouts, headers);

@@ -190,7 +190,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
   const send = (ex: Exchange): void => {
     const settings = modelSettings(config, ex.model);
     if (settings.policy === 'consistent_hash') ex.sessionKey = sessionKeyOf(ex.req, ex.info, config.sessionHeader, settings.hashKey);
-    proxy.forward(ex);
+    proxy.forward(ex, settings);
   };
   /** An exchange the gateway answered itself: its end hooks run now. */
   const ended = (ex: Exchange): void => {

@@ -74,10 +74,6 @@ export class Call {
     readonly connectTimeoutMs: number,
   ) {}
 
-  get done(): boolean {
-    return this.#done;
-  }
-
   /** Whether the response body is chunked (known from onStart on). */
   get chunked(): boolean {
     return this.#mode === 'chunked';
@@ -480,13 +476,6 @@ export class UpstreamPool {
     for (const idle of this.#idle.values()) {
       while (idle.length > 0 && nowMs - idle[0]!.idleSinceMs > this.options.keepAliveMs) idle.shift()!.destroy();
     }
-  }
-
-  /** Idle connections kept (tests and diagnostics). */
-  idleCount(): number {
-    let n = 0;
-    for (const idle of this.#idle.values()) n += idle.length;
-    return n;
   }
 
   close(): void {

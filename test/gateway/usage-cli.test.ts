@@ -4,10 +4,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import pg from 'pg';
 import { PostgresSink, SPOOL_FILE, SqliteSink, type StoredUsageRow } from '../../src/gateway/usage/index.js';
 import { runSwitchboard } from '../helpers/process.js';
-import { POSTGRES_URL, requirePostgres, uniqueName } from '../helpers/services.js';
+import { pgSchema, POSTGRES_URL } from '../helpers/services.js';
 import { T0, usageRow } from './usage-contract.js';
 
 const SINCE = new Date(T0).toISOString();
@@ -92,14 +91,8 @@ describe('switchboard usage', () => {
   });
 
   it('reads PostgreSQL (--db postgres://…?schema=)', async (t) => {
-    if (!(await requirePostgres(t))) return;
-    const schema = uniqueName('sbtest_usage');
-    t.after(async () => {
-      const c = new pg.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
-    });
+    const schema = await pgSchema(t);
+    if (!schema) return;
     const sink = new PostgresSink({ url: POSTGRES_URL, schema });
     await sink.open();
     await sink.write(knownRows());

@@ -20,7 +20,7 @@ import {
   type UsageSink,
 } from '../../src/gateway/usage/index.js';
 import { eventually } from '../helpers/process.js';
-import { POSTGRES_URL, requirePostgres, uniqueName } from '../helpers/services.js';
+import { pgSchema, POSTGRES_URL } from '../helpers/services.js';
 import { T0 } from './usage-contract.js';
 
 const ALL = { sinceMs: 0, untilMs: T0 + 365 * 86_400_000 };
@@ -183,14 +183,8 @@ describe('usage recorder: batching', () => {
 
 describe('usage recorder: nothing lost while the database is away', () => {
   it('PostgreSQL unreachable: rows spool to disk; when it returns they all arrive exactly once, spool first, and the spool is deleted', async (t) => {
-    if (!(await requirePostgres(t))) return;
-    const schema = uniqueName('sbtest_usage');
-    t.after(async () => {
-      const c = new pg.Client({ connectionString: POSTGRES_URL });
-      await c.connect();
-      await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-      await c.end();
-    });
+    const schema = await pgSchema(t);
+    if (!schema) return;
     const dir = tempDir();
     const log = captureLogger();
     const sink = new SwitchSink(unreachable());

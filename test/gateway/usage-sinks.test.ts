@@ -2,28 +2,15 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { openUsageSink, PostgresSink, SqliteSink, USAGE_MIGRATIONS, type Migration } from '../../src/gateway/usage/index.js';
-import { POSTGRES_URL, requirePostgres, uniqueName } from '../helpers/services.js';
+import { pgSchema, POSTGRES_URL } from '../helpers/services.js';
 import { usageRow, usageSinkContract } from './usage-contract.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'sb-usage-'));
-}
-
-/** A schema of its own for one test, dropped when it ends. */
-async function pgSchema(t: TestContext): Promise<string | undefined> {
-  if (!(await requirePostgres(t))) return undefined;
-  const schema = uniqueName('sbtest_usage');
-  t.after(async () => {
-    const c = new pg.Client({ connectionString: POSTGRES_URL });
-    await c.connect();
-    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    await c.end();
-  });
-  return schema;
 }
 
 usageSinkContract('sqlite', (t) => {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { connect } from 'node:net';
 import type { TestContext } from 'node:test';
+import pg from 'pg';
 
 export const REDIS_URL = process.env.SWITCHBOARD_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const POSTGRES_URL = process.env.SWITCHBOARD_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -80,4 +81,17 @@ export function toolPath(tool: string): string {
     }
   }
   throw new Error(`${tool} not found`);
+}
+
+/** A schema of its own for one test, dropped when it ends. */
+export async function pgSchema(t: TestContext): Promise<string | undefined> {
+  if (!(await requirePostgres(t))) return undefined;
+  const schema = uniqueName('sbtest_usage');
+  t.after(async () => {
+    const c = new pg.Client({ connectionString: POSTGRES_URL });
+    await c.connect();
+    await c.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    await c.end();
+  });
+  return schema;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { stringify } from 'yaml';
-import { pidAlive } from '../../src/tools/fleet/child.js';
+import { pidAlive } from '../../src/core/index.js';
 import { portFree } from '../../src/tools/fleet/ports.js';
 
 /**

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { sbError, systemClock } from '../../core/index.js';
 import { prepareRunDir, runningInfo, startAll, stopAll } from '../../tools/fleet/background.js';
-import { pidAlive } from '../../tools/fleet/child.js';
+import { pidAlive } from '../../core/index.js';
 import { planFleet } from '../../tools/fleet/plan.js';
 import { loadFleet, type LoadedFleet } from '../../tools/fleet/schema.js';
 import { formatSummary } from '../../tools/fleet/summary.js';

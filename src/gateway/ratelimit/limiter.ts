@@ -142,6 +142,8 @@ export class RateLimiter {
 
   /** Decides one request. Never rejects: store failures become fail-open or fail-closed answers. */
   async admit(req: AdmitRequest): Promise<Admission> {
+    const now = this.admitNow(req);
+    if (now) return now;
     const checks = this.#checks(req);
     if (checks.length === 0) {
       this.#counters.admitted++;

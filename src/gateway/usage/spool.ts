@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createReadStream, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describeError, sbError, sbErrorFrom } from '../../core/index.js';
+import { describeError, pidAlive, sbError, sbErrorFrom } from '../../core/index.js';
 import { parseSpoolLine, type StoredUsageRow } from './row.js';
 
 export const SPOOL_FILE = 'usage-spool.jsonl';
@@ -29,15 +29,6 @@ export interface SpoolBatch {
 
 const heldLocks = new Set<string>();
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function acquireLock(lockPath: string, spoolPath: string): void {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
@@ -55,7 +46,7 @@ function acquireLock(lockPath: string, spoolPath: string): void {
     }
     // our own pid in a lock we do not hold is a leftover from a previous life of this pid (a
     // container restarts with the same pid), not a live owner
-    if (heldLocks.has(lockPath) || (pid > 0 && pid !== process.pid && alive(pid))) {
+    if (heldLocks.has(lockPath) || (pid > 0 && pid !== process.pid && pidAlive(pid))) {
       throw sbError('SB_ERR_USAGE_SPOOL', spoolPath, `in use by process ${pid}: one router per data directory (give each its own --data-dir)`);
     }
     try {

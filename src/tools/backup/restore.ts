@@ -10,7 +10,7 @@ import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync,
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
-import { describeError, isSwitchboardError, sbError, sbErrorFrom, type Clock } from '../../core/index.js';
+import { describeError, isSwitchboardError, pidAlive, sbError, sbErrorFrom, type Clock } from '../../core/index.js';
 import { SPOOL_LOCK_FILE, SQLITE_FILE } from '../../gateway/usage/index.js';
 import { SNAPSHOT_FILE } from '../../registry/store/snapshot.js';
 import { isArchivePath } from './backup.js';
@@ -71,15 +71,6 @@ interface FileJob extends PlannedFile {
 /** A catalog error's own message; any other error with its code. */
 function reason(err: unknown): string {
   return isSwitchboardError(err) ? err.message : describeError(err);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Opens the backup as a folder laid out as written (extracting an archive to a scratch folder). */
@@ -198,7 +189,7 @@ async function restoreFrom(dir: string, manifest: Manifest, opts: RestoreOptions
       }
       const lock = join(target, SPOOL_LOCK_FILE);
       const pid = existsSync(lock) ? Number(readFileSync(lock, 'utf8').trim()) || 0 : 0;
-      if (pid > 0 && pid !== process.pid && alive(pid)) {
+      if (pid > 0 && pid !== process.pid && pidAlive(pid)) {
         throw sbError('SB_ERR_RESTORE_TARGET', `the usage database in ${target}`, `a router (pid ${pid}) is running on this data directory; stop it first, or load the rows into its database while it runs with --usage-db ${join(target, SQLITE_FILE)}; nothing was restored`);
       }
       const to = join(target, SQLITE_FILE);

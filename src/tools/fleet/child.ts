@@ -4,7 +4,7 @@
 // SWITCHBOARD_EXIT_WITH_PARENT=1, so they stop by themselves if `up` is killed outright;
 // daemons (`fleet start-*`) must outlive the command that started them and do not.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { packageRoot } from '../../core/index.js';
 
@@ -158,18 +158,3 @@ export function spawnDaemon(argv: readonly string[], logFile: string, env: NodeJ
   });
 }
 
-/** Whether a process with this PID exists (EPERM: it does, owned by someone else); a zombie does not count. */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-  try {
-    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces and parentheses
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return true;
-  }
-}

@@ -6,7 +6,8 @@
 // drains its engines), the registry. Nothing is left running: engine PIDs are checked at the end.
 import type { Writable } from 'node:stream';
 import { describeError, requestJson, sbError, systemClock } from '../../core/index.js';
-import { describeExit, FleetChild, pidAlive, type ExitInfo } from './child.js';
+import { pidAlive } from '../../core/index.js';
+import { describeExit, FleetChild, type ExitInfo } from './child.js';
 import { createPrefixer, formatLogLine } from './log-lines.js';
 import { describeProcess, portNeeds, writePlanFiles, type FleetPlan, type PlannedProcess } from './plan.js';
 import { assertPortsFree } from './ports.js';

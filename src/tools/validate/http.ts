@@ -1,8 +1,7 @@
 // The HTTP calls `switchboard validate` makes, as a client would make them: raw bodies (so a
 // malformed one can be sent), every response read whole, streams parsed as SSE, and the headers
 // the router adds (x-switchboard-backend, x-request-id) kept for the checks.
-import { request } from 'undici';
-import { SseParser } from '../../core/index.js';
+import { requestJson, SseParser } from '../../core/index.js';
 
 export interface HttpOptions {
   method?: string;
@@ -31,29 +30,16 @@ function withTimeout(signal: AbortSignal | undefined, ms: number): AbortSignal {
 
 export async function http(url: string, opts: HttpOptions): Promise<HttpResult> {
   const started = performance.now();
-  const headers: Record<string, string> = { accept: opts.accept ?? 'application/json' };
-  let payload: string | undefined;
-  if (opts.body !== undefined) {
-    payload = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    headers['content-type'] = 'application/json';
-  }
-  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
-  const res = await request(url, {
-    method: (opts.method ?? (payload === undefined ? 'GET' : 'POST')) as 'GET',
-    headers,
-    body: payload,
-    headersTimeout: opts.timeoutMs,
-    bodyTimeout: opts.timeoutMs,
+  const raw = typeof opts.body === 'string';
+  const r = await requestJson(url, {
+    ...(opts.method !== undefined && { method: opts.method }),
+    ...(raw ? { rawBody: opts.body as string } : { body: opts.body }),
+    token: opts.token,
+    timeoutMs: opts.timeoutMs,
     signal: withTimeout(opts.signal, opts.timeoutMs),
+    headers: { accept: opts.accept ?? 'application/json' },
   });
-  const text = await res.body.text();
-  let json: unknown;
-  try {
-    json = text.length > 0 ? JSON.parse(text) : undefined;
-  } catch {
-    json = undefined;
-  }
-  return { status: res.statusCode, headers: res.headers, text, json, ms: Math.round(performance.now() - started) };
+  return { status: r.status, headers: r.headers, text: r.text, json: r.body, ms: Math.round(performance.now() - started) };
 }
 
 export function header(r: HttpResult, name: string): string | undefined {
