@@ -31,4 +31,6 @@ rateLimits:
 YAML
   args+=(--config "$WORK_DIR/routing.yaml")
 fi
-SWITCHBOARD_LOG_LEVEL=warn exec node "$here/dist/src/cli/main.js" router "${args[@]}" ${ROUTER_ARGS:-}
+# run through the launcher as `npx switchboard router` does: its shebang carries the Node flags
+# (core NODE_FLAGS) a switchboard process runs with
+SWITCHBOARD_LOG_LEVEL=warn exec "$here/bin/switchboard.js" router "${args[@]}" ${ROUTER_ARGS:-}

@@ -1,5 +1,7 @@
-#!/usr/bin/env node
-// Launcher: runs the compiled CLI. `npm install` builds dist/ through the `prepare` script.
+#!/usr/bin/env -S node --single-threaded-gc
+// Launcher: runs the compiled CLI. `npm install` builds dist/ through the `prepare` script. The
+// shebang's flags are core's NODE_FLAGS (why: src/core/process.ts); `node bin/switchboard.js`
+// runs without them.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 

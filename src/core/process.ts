@@ -1,5 +1,17 @@
-// Processes by PID: whether one still runs (lock files, PID files, child engines).
+// Processes by PID: whether one still runs (lock files, PID files, child engines); and the Node
+// flags every switchboard process runs with.
 import { readFileSync } from 'node:fs';
+
+/**
+ * V8 flags for every switchboard process; bin/switchboard.js's shebang carries the same ones (a
+ * test keeps the two equal). `--single-threaded-gc`: the router's garbage is short-lived, and with
+ * V8's helper threads (parallel scavenge, concurrent marking) a router that had served streams
+ * settled into a state where every scavenge promoted megabytes and took ~13 ms instead of ~1 ms:
+ * its CPU per request rose by a quarter (JSON) to a third (SSE) and stayed there. On the GC's own
+ * thread that state does not arise (measured in bench-peers runs, pinned to one core as there).
+ * These flags are not allowed in NODE_OPTIONS, so they go on the command line.
+ */
+export const NODE_FLAGS: readonly string[] = ['--single-threaded-gc'];
 
 /** Whether a process with this PID exists (EPERM: it does, owned by someone else); a zombie does not count. */
 export function pidAlive(pid: number): boolean {

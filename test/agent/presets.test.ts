@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { backendSchema, BACKEND_TYPES, type BackendInput, type BackendType } from '../../src/agent/config.js';
 import { presetFor } from '../../src/agent/presets/index.js';
 import { llamaLoadFromSlots, promValues, tgiLoadFromMetrics, vllmLoadFromMetrics } from '../../src/agent/presets/load.js';
-import { packageRoot } from '../../src/core/index.js';
+import { NODE_FLAGS, packageRoot } from '../../src/core/index.js';
 
 const ctx = { name: 'node-a', host: '0.0.0.0', port: 8100 };
 const preset = (b: BackendInput) => presetFor(backendSchema.parse(b));
@@ -63,7 +63,7 @@ describe('engine presets: command lines of the engines we cannot run here', () =
   });
 
   it('sim and mock: this node binary running this package\'s launcher, without a GPU', () => {
-    assert.deepEqual(argv({ type: 'sim', models: ['a', 'b'], kind: 'embeddings', args: ['--decode-ms', '0'] }), [process.execPath, join(packageRoot(), 'bin', 'switchboard.js'), 'sim', '--host', '0.0.0.0', '--port', '8100', '--models', 'a,b', '--kind', 'embeddings', '--decode-ms', '0']);
+    assert.deepEqual(argv({ type: 'sim', models: ['a', 'b'], kind: 'embeddings', args: ['--decode-ms', '0'] }), [process.execPath, ...NODE_FLAGS, join(packageRoot(), 'bin', 'switchboard.js'), 'sim', '--host', '0.0.0.0', '--port', '8100', '--models', 'a,b', '--kind', 'embeddings', '--decode-ms', '0']);
     assert.deepEqual(preset({ type: 'sim', models: ['e'], kind: 'embeddings' }).metadata, { type: 'embeddings' });
     assert.deepEqual(argv({ type: 'mock', models: ['model-a', 'model-b'] }).slice(2, 9), ['sim', '--host', '0.0.0.0', '--port', '8100', '--models', 'model-a,model-b']);
   });

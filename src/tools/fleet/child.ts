@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { packageRoot } from '../../core/index.js';
+import { NODE_FLAGS, packageRoot } from '../../core/index.js';
 
 export interface ExitInfo {
   code: number | null;
@@ -23,7 +23,7 @@ export function describeExit(e: ExitInfo): string {
 
 /** The command line that runs `switchboard <argv>`. */
 export function switchboardArgv(argv: readonly string[]): { command: string; args: string[] } {
-  return { command: process.execPath, args: [join(packageRoot(), 'bin', 'switchboard.js'), ...argv] };
+  return { command: process.execPath, args: [...NODE_FLAGS, join(packageRoot(), 'bin', 'switchboard.js'), ...argv] };
 }
 
 /** The last lines of a log file (reads at most the last 16 KiB). */

@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { packageRoot, sbError } from '../../core/index.js';
+import { NODE_FLAGS, packageRoot, sbError } from '../../core/index.js';
 
 export interface FleetProcess {
   label: string;
@@ -59,7 +59,7 @@ export class Fleet {
     if (this.#procs.length === 0) process.on('exit', this.#onExit);
     // a process group of its own: a terminal's Ctrl-C reaches only validate, which then cleans up
     // through the registry and router it started before stopping them
-    const child = spawn(process.execPath, [this.#bin, ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(process.execPath, [...NODE_FLAGS, this.#bin, ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const proc: FleetProcess = { label, url: '', child, tail: [] };
     this.#procs.push(proc);
     return new Promise<FleetProcess>((resolve, reject) => {
