@@ -334,6 +334,67 @@ describe('router front: the listening socket', () => {
     assert.equal(nodone.reader.closed, false, 'and the connection stays usable');
   });
 
+  it('holds a fast stream back while the client does not read (backpressure end to end), then delivers every byte', async (t) => {
+    // the backend writes 256 MiB of SSE as fast as its socket takes it; the client reads the head
+    // and stops. Without backpressure the router would read it all into memory and the backend
+    // would finish; with it, the backend is held to what the socket buffers on the way hold.
+    const EVENT = `data: ${'x'.repeat(64 * 1024 - 8)}\n\n`;
+    const TOTAL = 4096; // events
+    let written = 0;
+    const upstream = createHttpServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const more = (): void => {
+        while (written < TOTAL) {
+          written++;
+          if (!res.write(EVENT)) return void res.once('drain', more);
+        }
+        res.end('data: [DONE]\n\n');
+      };
+      more();
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    t.after(() => {
+      upstream.closeAllConnections();
+      upstream.close();
+    });
+    const port = (upstream.address() as AddressInfo).port;
+    const r = await startRouter(t, {}, [{ name: 'u', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['m1'] }, static: true }]);
+    const u = new URL(r.url);
+    const socket = connect({ host: u.hostname, port: Number(u.port) });
+    t.after(() => socket.destroy());
+    let received = 0;
+    let text = '';
+    socket.on('data', (d: Buffer) => {
+      received += d.length;
+      if (text.length < 4096) text += d.toString('latin1');
+      socket.pause(); // read the head (and whatever came with it), then stop
+    });
+    socket.write(post('/v1/chat/completions', chatBody('m1', true)));
+    // wait until the backend is stuck: no progress for 300 ms
+    let last = -1;
+    while (written !== last) {
+      last = written;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    assert.match(text, /^HTTP\/1\.1 200/);
+    assert.ok(written < TOTAL / 4, `the backend was held back: ${written} of ${TOTAL} events written while the client read ${received} bytes`);
+    socket.removeAllListeners('data');
+    let rest = 0;
+    let tail = '';
+    await new Promise<void>((resolve) => {
+      socket.on('data', (d: Buffer) => {
+        rest += d.length;
+        tail = (tail + d.toString('latin1')).slice(-64);
+        if (tail.endsWith('0\r\n\r\n')) resolve();
+      });
+      socket.resume();
+    });
+    assert.equal(written, TOTAL);
+    assert.ok(received + rest > TOTAL * EVENT.length, `every byte arrived: ${received + rest}`);
+    assert.match(tail, /data: \[DONE\]\n\n\r\n0\r\n\r\n$/);
+  });
+
   it('retries a request once on a fresh connection when a reused one is closed under it, blaming nobody', async (t) => {
     // every connection answers one request and then drops the next without a byte: what a backend
     // closing an idle keep-alive connection just as the router picks it looks like
