@@ -437,7 +437,6 @@ export class UpstreamPool {
   /** Opens a new connection for `call`. */
   connectFor(call: Call): void {
     const { origin, connectTimeoutMs } = call;
-    let conn: Conn | undefined;
     const socket = origin.tls
       ? connectTls({ host: origin.host, port: origin.port, servername: isIP(origin.host) ? '' : origin.host }).setNoDelay(true)
       : connect({
@@ -450,12 +449,13 @@ export class UpstreamPool {
           onread: {
             buffer: READ_BUFFER,
             callback: (n: number, buf: Uint8Array): boolean => {
-              conn!.received(Buffer.from(buf.subarray(0, n)));
+              conn.received(Buffer.from(buf.subarray(0, n)));
               return true;
             },
           },
         });
-    conn = new Conn(socket, this, origin);
+    // (the read callback runs after connect, by when conn is set)
+    const conn = new Conn(socket, this, origin);
     if (connectTimeoutMs > 0) {
       socket.setTimeout(connectTimeoutMs, () => {
         const c = conn.call;
