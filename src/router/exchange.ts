@@ -9,6 +9,14 @@ export interface ClientRequest {
   readonly rawHeaders: string[];
   readonly headers: IncomingHttpHeaders;
   readonly socket: { readonly remoteAddress?: string | undefined };
+  /**
+   * The raw front's (undefined on node:http): the header lines to forward as the client sent them,
+   * hop-by-hop ones, host, content-length, x-request-id and x-forwarded-for taken out; and the
+   * values of those last two.
+   */
+  readonly passHeaders?: string;
+  readonly requestIdHeader?: string | undefined;
+  readonly forwardedFor?: string | undefined;
 }
 
 type HeaderValue = string | number | string[];
@@ -26,6 +34,11 @@ export interface ClientResponse {
   uncork(): void;
   destroy(): unknown;
   once(event: 'close' | 'drain', fn: () => void): unknown;
+  /**
+   * The raw front's: the head from header lines as they are ("name: value\r\n" each); the
+   * response is chunked unless they have a content-length.
+   */
+  writeHeadLines?(status: number, lines: string, hasLength: boolean, hasDate: boolean): unknown;
   /** The raw front's: whether the response went out chunked, and a write of bytes already framed. */
   readonly chunked?: boolean;
   writeFramed?(bytes: Buffer): boolean;

@@ -7,6 +7,7 @@
 // (bytes already read included), which then owns that connection and gives the standard answers.
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { blockHas, headerList, isHopByHop, nameIs } from './head.js';
 
 export interface FrontOptions {
   /** Takes the connections this front does not serve itself. Never listens on its own. */
@@ -25,9 +26,23 @@ export interface FrontOptions {
 
 const CRLF2 = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 16 * 1024;
-/** Control characters, or a CR or LF that is not part of a CRLF: node:http decides what to say. */
-// eslint-disable-next-line no-control-regex -- control characters are exactly what it looks for
-const BAD_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+/**
+ * Whether buf[0, end) has a control character other than tab, or a CR or LF that is not part of a
+ * CRLF: node:http decides what to say to those (and such bytes are never forwarded).
+ */
+function badHead(buf: Buffer, end: number): boolean {
+  for (let i = 0; i < end; i++) {
+    const c = buf[i]!;
+    if (c >= 32 && c !== 127) continue;
+    if (c === 9) continue;
+    if (c === 13 && i + 1 < end && buf[i + 1] === 10) {
+      i++;
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
 const CHUNK_END = Buffer.from('0\r\n\r\n');
 /** Body writes up to this size are framed into one buffer; larger ones are written in three parts. */
 const COPY_LIMIT = 16 * 1024;
@@ -58,15 +73,27 @@ function httpDate(): string {
 
 /** The request side of a raw exchange: what the proxy path reads of node's IncomingMessage. */
 export class RawRequest {
+  #rawHeaders: string[] | undefined;
   #headers: IncomingHttpHeaders | undefined;
 
   constructor(
     readonly method: string,
     readonly url: string,
-    /** As sent: name, value, name, value... */
-    readonly rawHeaders: string[],
+    /** The head as received (latin1), without its blank line. */
+    readonly head: string,
+    /** Where the header lines begin in `head`. */
+    readonly headersAt: number,
     readonly socket: Socket,
+    /** The header lines to forward, as sent: hop-by-hop ones, host, content-length, x-request-id and x-forwarded-for out. */
+    readonly passHeaders: string,
+    readonly requestIdHeader: string | undefined,
+    readonly forwardedFor: string | undefined,
   ) {}
+
+  /** As sent: name, value, name, value... (built on first use). */
+  get rawHeaders(): string[] {
+    return (this.#rawHeaders ??= headerList(this.head.slice(this.headersAt)));
+  }
 
   /** Lower-case names; repeated headers joined with ", " (built on first use). */
   get headers(): IncomingHttpHeaders {
@@ -82,6 +109,19 @@ export class RawRequest {
     }
     return this.#headers;
   }
+}
+
+interface ParsedHead {
+  method: string;
+  url: string;
+  path: string;
+  /** The body's length (content-length, 0 without one). */
+  length: number;
+  /** Where the header lines begin. */
+  headers: number;
+  pass: string;
+  requestId: string | undefined;
+  xff: string | undefined;
 }
 
 type HeaderValue = string | number | string[];
@@ -126,6 +166,32 @@ export class RawResponse {
         if (v !== undefined) add(k.toLowerCase(), v);
       }
     }
+    return this.#headDone(status, head, hasLength, hasDate);
+  }
+
+  /**
+   * The head from header lines passed on as they are ("name: value\r\n" each, without
+   * transfer-encoding or connection); headers set before (setHeader) are added unless the lines
+   * have them.
+   */
+  writeHeadLines(status: number, lines: string, hasLength: boolean, hasDate: boolean): this {
+    if (this.headersSent) return this;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${lines}`;
+    if (this.#preset) {
+      const lower = lines.toLowerCase();
+      for (const [k, v] of this.#preset) {
+        if (k === 'transfer-encoding' || k === 'connection' || k === 'keep-alive' || blockHas(lower, k)) continue;
+        if (k === 'content-length') hasLength = true;
+        else if (k === 'date') hasDate = true;
+        if (typeof v === 'object') for (const x of v) head += `${k}: ${x}\r\n`;
+        else head += `${k}: ${v}\r\n`;
+      }
+    }
+    return this.#headDone(status, head, hasLength, hasDate);
+  }
+
+  /** Framing, date and connection, then the head waits for the first body bytes. */
+  #headDone(status: number, head: string, hasLength: boolean, hasDate: boolean): this {
     if (!hasLength && status !== 204 && status !== 304) {
       this.#chunked = true;
       head += 'transfer-encoding: chunked\r\n';
@@ -313,6 +379,7 @@ class Conn {
       if (this.#buffered > MAX_HEAD) this.#handOff();
       return;
     }
+    if (badHead(buf, headEnd)) return this.#handOff();
     const text = buf.toString('latin1', 0, headEnd);
     const req = this.#parseHead(text);
     if (req === undefined) return this.#handOff();
@@ -334,12 +401,11 @@ class Conn {
     }
     const res = new RawResponse(this);
     this.#res = res;
-    this.front.options.handle(new RawRequest(req.method, req.url, req.rawHeaders, this.socket), res, req.path, body);
+    this.front.options.handle(new RawRequest(req.method, req.url, text, req.headers, this.socket, req.pass, req.requestId, req.xff), res, req.path, body);
   }
 
   /** The request line and headers, or undefined when node:http should have the connection. */
-  #parseHead(text: string): { method: string; url: string; path: string; rawHeaders: string[]; length: number } | undefined {
-    if (BAD_HEAD.test(text)) return undefined;
+  #parseHead(text: string): ParsedHead | undefined {
     const eol = text.indexOf('\r\n');
     const line = eol === -1 ? text : text.slice(0, eol);
     const sp1 = line.indexOf(' ');
@@ -351,46 +417,73 @@ class Conn {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (method === 'HEAD' || !this.front.options.claims(method, path)) return undefined;
-    const rawHeaders: string[] = [];
+    // one pass over the header lines: what decides the hand-off, and the lines to forward as they
+    // came (every line but the ones dropped, taken as slices between them)
     let length = -1;
     let host = false;
+    let requestId: string | undefined;
+    let xff: string | undefined;
+    let pass = '';
+    let kept = eol + 2;
     let at = eol;
     while (at !== -1) {
-      const next = text.indexOf('\r\n', at + 2);
-      const h = next === -1 ? text.slice(at + 2) : text.slice(at + 2, next);
+      const from = at + 2;
+      const next = text.indexOf('\r\n', from);
+      const to = next === -1 ? text.length : next;
       at = next;
-      const colon = h.indexOf(':');
+      const colon = text.indexOf(':', from);
       // no name, a space before the colon, or a folded line: node:http's rules apply
-      if (colon <= 0 || h.charCodeAt(colon - 1) === 32 || h.charCodeAt(colon - 1) === 9 || h.charCodeAt(0) === 32 || h.charCodeAt(0) === 9) return undefined;
-      const name = h.slice(0, colon);
-      const value = h.slice(colon + 1).trim();
-      switch (name.length) {
+      if (colon <= from || colon >= to) return undefined;
+      const c0 = text.charCodeAt(from);
+      const cb = text.charCodeAt(colon - 1);
+      if (c0 === 32 || c0 === 9 || cb === 32 || cb === 9) return undefined;
+      const len = colon - from;
+      let drop = false;
+      switch (len) {
         case 4:
-          if (name.toLowerCase() === 'host') host = true;
+          if (nameIs(text, from, 'host')) host = drop = true;
           break;
         case 6:
-          if (name.toLowerCase() === 'expect') return undefined;
+          if (nameIs(text, from, 'expect')) return undefined;
           break;
         case 7:
-          if (name.toLowerCase() === 'upgrade') return undefined;
+          if (nameIs(text, from, 'upgrade')) return undefined;
           break;
         case 10:
-          if (name.toLowerCase() === 'connection' && value.toLowerCase().includes('close')) this.closeAfter = true;
+          if (nameIs(text, from, 'connection') && text.slice(colon + 1, to).toLowerCase().includes('close')) this.closeAfter = true;
+          break;
+        case 12:
+          if (nameIs(text, from, 'x-request-id')) {
+            requestId ??= text.slice(colon + 1, to).trim();
+            drop = true;
+          }
           break;
         case 14:
-          if (name.toLowerCase() === 'content-length') {
+          if (nameIs(text, from, 'content-length')) {
+            const value = text.slice(colon + 1, to).trim();
             if (length !== -1 || !/^\d{1,15}$/.test(value)) return undefined;
             length = Number(value);
+            drop = true;
+          }
+          break;
+        case 15:
+          if (nameIs(text, from, 'x-forwarded-for')) {
+            xff ??= text.slice(colon + 1, to).trim();
+            drop = true;
           }
           break;
         case 17:
-          if (name.toLowerCase() === 'transfer-encoding') return undefined;
+          if (nameIs(text, from, 'transfer-encoding')) return undefined;
           break;
       }
-      rawHeaders.push(name, value);
+      if (drop || isHopByHop(text, from, len)) {
+        if (from > kept) pass += text.slice(kept, from);
+        kept = to + 2;
+      }
     }
     if (!host) return undefined;
-    return { method, url, path, rawHeaders, length: length === -1 ? 0 : length };
+    if (kept < text.length) pass += `${text.slice(kept)}\r\n`;
+    return { method, url, path, length: length === -1 ? 0 : length, headers: eol + 2, pass, requestId, xff };
   }
 
   /** node:http takes the connection, with the bytes not yet consumed. */

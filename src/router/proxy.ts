@@ -14,7 +14,7 @@ import type { RouterMetrics } from './metrics.js';
 import { sendOpenAIError, sseErrorEvent } from './reply.js';
 import { RetryBudget } from './retry-budget.js';
 import type { ServiceTable } from './table.js';
-import { UpstreamPool, type Call, type ResponseHandler } from './upstream-pool.js';
+import { UpstreamPool, type Call, type ResponseHandler, type ResponseHead } from './upstream-pool.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const DONE = Buffer.from('data: [DONE]');
@@ -85,7 +85,14 @@ function rewriteAll(chunk: Buffer, pairs: [Buffer, Buffer][]): Buffer {
  * X-Forwarded-For ("name: value\r\n" each; Host and Content-Length are added per attempt).
  */
 function forwardHeaders(ex: Exchange): string {
-  const raw = ex.req.rawHeaders;
+  const req = ex.req;
+  const addr = req.socket.remoteAddress ?? '';
+  if (req.passHeaders !== undefined) {
+    // the raw front: the client's own lines, already without the ones dropped here
+    const xff = req.forwardedFor;
+    return `${req.passHeaders}x-request-id: ${ex.requestId}\r\nx-forwarded-for: ${xff ? `${xff}, ${addr}` : addr}\r\n`;
+  }
+  const raw = req.rawHeaders;
   let out = '';
   let xff: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
@@ -97,8 +104,14 @@ function forwardHeaders(ex: Exchange): string {
     }
     out += `${k}: ${raw[i + 1]!}\r\n`;
   }
-  const addr = ex.req.socket.remoteAddress ?? '';
   return `${out}x-request-id: ${ex.requestId}\r\nx-forwarded-for: ${xff ? `${xff}, ${addr}` : addr}\r\n`;
+}
+
+/** A flat header list without its content-length. */
+function withoutContentLength(list: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < list.length; i += 2) if (list[i]!.toLowerCase() !== 'content-length') out.push(list[i]!, list[i + 1]!);
+  return out;
 }
 
 /** The request head (latin1) and body for the socket: one buffer when the body is small, two when it is not. */
@@ -129,6 +142,8 @@ export class Proxy {
   #sweep: TimerHandle | undefined;
   #config: RouterConfig;
   #sweepMs: number;
+  /** The backend-name header, lower case. */
+  ownHeader: string;
 
   constructor(
     config: RouterConfig,
@@ -143,6 +158,7 @@ export class Proxy {
   ) {
     this.#config = config;
     this.#sweepMs = sweepInterval(config);
+    this.ownHeader = config.backendHeader.toLowerCase();
     this.pool = new UpstreamPool({ keepAliveMs: 60_000, maxIdlePerOrigin: 1024 });
     const r = config.retries;
     this.budget = new RetryBudget(r.budgetRatio, r.budgetMinPerSecond, r.budgetWindowMs, clock);
@@ -162,6 +178,7 @@ export class Proxy {
   set config(next: RouterConfig) {
     this.#config = next;
     this.#sweepMs = sweepInterval(next);
+    this.ownHeader = next.backendHeader.toLowerCase();
   }
 
   balancerFor(model: string | undefined, policy: PolicyName): Balancer {
@@ -383,9 +400,15 @@ class Upstream implements ResponseHandler {
     this.backend.inFlight--;
   }
 
-  onStart(statusCode: number, headers: string[]): void {
+  /** The backend's own backend-name header is not passed on (lower case, as the pool compares it). */
+  get ownHeader(): string {
+    return this.run.proxy.ownHeader;
+  }
+
+  onStart(head: ResponseHead): void {
     const { proxy, ex } = this.run;
     const b = this.backend;
+    const statusCode = head.status;
     const now = proxy.clock.monotonic();
     this.#lastChunkMono = now;
     b.series ??= { latency: proxy.metrics.upstreamLatency.labels(b.name) };
@@ -400,22 +423,8 @@ class Upstream implements ResponseHandler {
     } else {
       b.passive.succeed();
     }
-    // the backend's headers as a flat list (node's writeHead takes one too), hop-by-hop ones out
-    const out: string[] = [];
-    let ct = '';
-    let len = -1;
-    let lengthAt = -1;
-    for (let i = 0; i < headers.length; i += 2) {
-      const k = headers[i]!;
-      const v = headers[i + 1]!;
-      if (k === 'content-length') {
-        len = Number(v);
-        lengthAt = out.length;
-      } else if (HOP_BY_HOP.has(k) || k === 'x-request-id' || k === proxy.config.backendHeader) continue;
-      else if (k === 'content-type') ct = v;
-      out.push(k, v);
-    }
-    out.push('x-request-id', ex.requestId, proxy.config.backendHeader, b.name);
+    const ct = head.contentType;
+    const len = head.contentLength;
     this.#sse = ct.includes('text/event-stream');
     if (!this.#sse && statusCode < 300 && (ct === '' || ct.includes('json'))) {
       if (len <= USAGE_BODY_LIMIT) this.#kept = [];
@@ -428,13 +437,20 @@ class Upstream implements ResponseHandler {
         [Buffer.from(`"model":${from}`), Buffer.from(`"model":${to}`)],
         [Buffer.from(`"model": ${from}`), Buffer.from(`"model": ${to}`)],
       ];
-      // the body changes length: it goes out chunked
-      if (lengthAt !== -1) out.splice(lengthAt, 2);
     }
     ex.status = statusCode;
     ex.backend = b;
     this.#headersSent = true;
-    ex.res.writeHead(statusCode, out);
+    const backendHeader = proxy.config.backendHeader;
+    if (!this.#rewrite && ex.res.writeHeadLines) {
+      // the raw front: the backend's lines as they came, then ours
+      ex.res.writeHeadLines(statusCode, `${head.block}x-request-id: ${ex.requestId}\r\n${backendHeader}: ${b.name}\r\n`, len !== -1, head.hasDate);
+    } else {
+      // node:http takes a flat list; a rewritten body changes length, so it goes out chunked
+      const out = this.#rewrite ? withoutContentLength(head.list) : [...head.list];
+      out.push('x-request-id', ex.requestId, backendHeader, b.name);
+      ex.res.writeHead(statusCode, out);
+    }
     // a chunked stream to a client we write chunked ourselves: the framing goes through as it is
     if (this.#sse && !this.#rewrite && ex.res.chunked === true && ex.res.writeFramed && this.#call!.chunked) {
       this.#call!.passthrough = true;

@@ -258,8 +258,8 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
 
   // proxied responses get x-request-id in their writeHead (cheaper than setHeader here)
   const serveProxied = (req: ClientRequest, res: ClientResponse, method: string, url: string, path: string, read: Buffer | IncomingMessage): void => {
-    // from rawHeaders: touching req.headers makes Node build the whole headers object
-    const requestId = acceptRequestId(rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
+    // the raw front read it already; on node:http from rawHeaders (req.headers builds the whole object)
+    const requestId = acceptRequestId(req.passHeaders !== undefined ? req.requestIdHeader : rawHeader(req.rawHeaders, 'x-request-id')) ?? newRequestId();
     const fail = (err: unknown): void => {
       const e = asSwitchboardError(err);
       if (!res.headersSent) res.setHeader('x-request-id', requestId);

@@ -1,19 +1,44 @@
 // Keep-alive HTTP/1.1 connections to the backends, for the proxy path only. A request is written as
-// one head plus the body already read; the response head is parsed into a status and a flat header
-// list, and the body is handed on as it arrives (chunked framing removed, no copies), so the proxy
+// one head plus the body already read; the response head is read into a status and the header lines
+// to pass on (head.ts), and the body is handed on as it arrives (chunked framing removed, no copies), so the proxy
 // can relay it with backpressure. A connection goes back to its origin's idle stack when a response
 // ends cleanly and the backend did not ask to close it. Timeouts other than connect are the proxy's
 // (its sweep aborts a call); the pool only knows sockets.
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
+import { headerList, isHopByHop, nameIs } from './head.js';
 
 /** What a call reports, in order: start, data*, then end or error (exactly one of them). */
 export interface ResponseHandler {
-  /** `headers` is a flat list: lower-case name, value, name, value... */
-  onStart(status: number, headers: string[]): void;
+  /** A header the handler sets on the response itself: a backend's own line of that name is dropped (lower case). */
+  readonly ownHeader: string;
+  onStart(head: ResponseHead): void;
   onData(chunk: Buffer): void;
   onEnd(): void;
   onError(err: Error): void;
+}
+
+/** A response's status and header lines, as the proxy passes them on. */
+export class ResponseHead {
+  #list: string[] | undefined;
+
+  constructor(
+    readonly status: number,
+    /**
+     * The header lines to pass on as the backend sent them ("name: value\r\n" each): hop-by-hop
+     * ones (transfer-encoding and connection among them), x-request-id and the handler's own taken out.
+     */
+    readonly block: string,
+    readonly contentType: string,
+    /** -1 without a content-length. */
+    readonly contentLength: number,
+    readonly hasDate: boolean,
+  ) {}
+
+  /** The block as a flat list, name as sent, value (built on first use). */
+  get list(): string[] {
+    return (this.#list ??= headerList(this.block));
+  }
 }
 
 /** A failure of the connection, with a code the proxy classifies (ECONNREFUSED, ECONNRESET, SB_CONNECT_TIMEOUT...). */
@@ -164,27 +189,52 @@ export class Call {
         buf = rest;
         continue;
       }
-      const headers: string[] = [];
+      // one pass over the lines: what frames the body, and the lines to pass on as slices between
+      // the ones dropped
+      const own = this.handler.ownHeader;
       let length = -1;
       let chunked = false;
       let close = text.charCodeAt(7) === 48; // HTTP/1.0
-      let at = text.indexOf('\r\n');
+      let contentType = '';
+      let hasDate = false;
+      let block = '';
+      const first = text.indexOf('\r\n');
+      let kept = first === -1 ? text.length : first + 2;
+      let at = first;
       while (at !== -1) {
-        const next = text.indexOf('\r\n', at + 2);
-        const line = next === -1 ? text.slice(at + 2) : text.slice(at + 2, next);
+        const from = at + 2;
+        const next = text.indexOf('\r\n', from);
+        const to = next === -1 ? text.length : next;
         at = next;
-        const colon = line.indexOf(':');
-        if (colon <= 0) continue;
-        const name = line.slice(0, colon).toLowerCase();
-        const value = line.slice(colon + 1).trim();
-        if (name === 'content-length') length = Number(value);
-        else if (name === 'transfer-encoding') chunked = value.toLowerCase().endsWith('chunked');
-        else if (name === 'connection') {
-          const v = value.toLowerCase();
+        const colon = text.indexOf(':', from);
+        const len = colon - from;
+        let drop = false;
+        if (colon === -1 || colon > to || len === 0) drop = true;
+        else if (len === 14 && nameIs(text, from, 'content-length')) length = Number(text.slice(colon + 1, to).trim());
+        else if (len === 12 && nameIs(text, from, 'content-type')) contentType = text.slice(colon + 1, to).trim();
+        else if (len === 4 && nameIs(text, from, 'date')) hasDate = true;
+        else if (len === 17 && nameIs(text, from, 'transfer-encoding')) {
+          chunked = text.slice(colon + 1, to).trim().toLowerCase().endsWith('chunked');
+          drop = true;
+        } else if (len === 10 && nameIs(text, from, 'connection')) {
+          const v = text.slice(colon + 1, to).toLowerCase();
           if (v.includes('close')) close = true;
           else if (v.includes('keep-alive')) close = false;
+          drop = true;
+        } else drop = (len === 12 && nameIs(text, from, 'x-request-id')) || (len === own.length && nameIs(text, from, own)) || isHopByHop(text, from, len);
+        if (drop) {
+          if (from > kept) block += text.slice(kept, from);
+          kept = to + 2;
         }
-        headers.push(name, value);
+      }
+      if (kept < text.length) block += `${text.slice(kept)}\r\n`;
+      if (chunked && length !== -1) {
+        // both framings named: chunked wins and the length is not passed on (RFC 9112 §6.3)
+        block = block
+          .split('\r\n')
+          .filter((l) => !(l.length > 14 && nameIs(l, 0, 'content-length:')))
+          .join('\r\n');
+        length = -1;
       }
       if (this.isHead || status === 204 || status === 304) this.#mode = 'none';
       else if (chunked) this.#mode = 'chunked';
@@ -194,7 +244,7 @@ export class Call {
       } else this.#mode = 'close';
       if (close || this.#mode === 'close') this.#conn!.reusable = false;
       this.#started = true;
-      this.handler.onStart(status, headers);
+      this.handler.onStart(new ResponseHead(status, block, contentType, length, hasDate));
       return rest;
     }
   }

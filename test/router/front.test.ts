@@ -118,6 +118,42 @@ describe('router front: the listening socket', () => {
     assert.equal(reader.closed, false);
   });
 
+  it('forwards the client\'s header lines as sent, without hop-by-hop ones, with its request id and X-Forwarded-For', async (t) => {
+    const a = await startBackend(t, 'a');
+    const r = await startRouter(t, {}, [spec(a, ['m1'])]);
+    const { socket, reader } = await open(t, r.url);
+    const body = chatBody();
+    const headers = [
+      'Host: router.example',
+      'Connection: keep-alive, X-Gone',
+      'Keep-Alive: timeout=5',
+      'TE: trailers',
+      'Proxy-Authorization: Basic eA==',
+      'X-Forwarded-For: 10.0.0.1',
+      'X-Request-Id: client-chosen-42',
+      'X-Custom: a',
+      'Authorization: Bearer sk-x',
+      'x-custom: b',
+      'Content-Type: application/json',
+      `Content-Length: ${Buffer.byteLength(body)}`,
+    ];
+    socket.write(`POST /v1/chat/completions?x=1 HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n${body}`);
+    const res = await reader.response();
+    assert.equal(res.status, 200);
+    assert.equal(res.headers['x-request-id'], 'client-chosen-42');
+    const seen = a.seen.at(-1)!;
+    assert.equal(seen.url, '/v1/chat/completions?x=1');
+    assert.equal(seen.body, body);
+    const h = seen.headers;
+    for (const gone of ['connection', 'keep-alive', 'te', 'proxy-authorization']) assert.equal(h[gone], undefined, `${gone} is not forwarded`);
+    assert.equal(h.host, `127.0.0.1:${a.port}`);
+    assert.equal(h['x-forwarded-for'], '10.0.0.1, 127.0.0.1');
+    assert.equal(h['x-request-id'], 'client-chosen-42');
+    assert.equal(h['x-custom'], 'a, b', 'repeated headers forwarded, in order');
+    assert.equal(h.authorization, 'Bearer sk-x');
+    assert.equal(h['content-length'], String(Buffer.byteLength(body)));
+  });
+
   it('answers pipelined requests in order, and requests whose bytes arrive one at a time', async (t) => {
     const a = await startBackend(t, 'a');
     const b = await startBackend(t, 'b');

@@ -1,0 +1,55 @@
+// Header lines as they pass through the proxy path. Requests and responses are forwarded with the
+// header lines as they came (names in their own case, values untouched), minus what a proxy must
+// not forward: the hop-by-hop headers, and the ones the router sets itself. A head is read once,
+// line by line, and what is kept is taken as slices of the head text, so the common request
+// costs no string per header.
+
+/** Whether text[start, start + lower.length) is `lower` in any letter case (lower: a-z, 0-9, '-'). */
+export function nameIs(text: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    // ASCII letters differ from their capitals in bit 0x20; '-' and digits already have it set
+    if ((text.charCodeAt(start + i) | 0x20) !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** Whether the header name at text[start, start + len) is hop-by-hop (RFC 9110 §7.6.1, plus proxy-connection). */
+export function isHopByHop(text: string, start: number, len: number): boolean {
+  switch (len) {
+    case 2:
+      return nameIs(text, start, 'te');
+    case 7:
+      return nameIs(text, start, 'trailer') || nameIs(text, start, 'upgrade');
+    case 10:
+      return nameIs(text, start, 'connection') || nameIs(text, start, 'keep-alive');
+    case 16:
+      return nameIs(text, start, 'proxy-connection');
+    case 17:
+      return nameIs(text, start, 'transfer-encoding');
+    case 18:
+      return nameIs(text, start, 'proxy-authenticate');
+    case 19:
+      return nameIs(text, start, 'proxy-authorization');
+    default:
+      return false;
+  }
+}
+
+/** Header lines (separated by CRLF, no start line) as a flat list: name as sent, trimmed value. */
+export function headerList(block: string): string[] {
+  const out: string[] = [];
+  let at = 0;
+  while (at < block.length) {
+    let end = block.indexOf('\r\n', at);
+    if (end === -1) end = block.length;
+    const colon = block.indexOf(':', at);
+    if (colon > at && colon < end) out.push(block.slice(at, colon), block.slice(colon + 1, end).trim());
+    at = end + 2;
+  }
+  return out;
+}
+
+/** Whether a block of header lines, lower-cased, has a line named `name` (lower case). */
+export function blockHas(lowerBlock: string, name: string): boolean {
+  return lowerBlock.startsWith(`${name}:`) || lowerBlock.includes(`\n${name}:`);
+}
