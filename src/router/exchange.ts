@@ -15,6 +15,8 @@ export interface ClientRequest {
    * values of those last two.
    */
   readonly passHeaders?: string;
+  /** The raw front's: one header's first value (lower-case name) without building rawHeaders. */
+  header?(name: string): string | undefined;
   readonly requestIdHeader?: string | undefined;
   readonly forwardedFor?: string | undefined;
 }

@@ -90,6 +90,21 @@ export class RawRequest {
     readonly forwardedFor: string | undefined,
   ) {}
 
+  /** The first value of a header (`name` in lower case), read off the head without building the list. */
+  header(name: string): string | undefined {
+    const text = this.head;
+    let at = this.headersAt - 2;
+    while (at !== -1) {
+      const from = at + 2;
+      const next = text.indexOf('\r\n', from);
+      const to = next === -1 ? text.length : next;
+      at = next;
+      const colon = from + name.length;
+      if (colon < to && text.charCodeAt(colon) === 58 /* : */ && nameIs(text, from, name)) return text.slice(colon + 1, to).trim();
+    }
+    return undefined;
+  }
+
   /** As sent: name, value, name, value... (built on first use). */
   get rawHeaders(): string[] {
     return (this.#rawHeaders ??= headerList(this.head.slice(this.headersAt)));

@@ -23,6 +23,12 @@ export interface GatewayDeps {
   log: Logger;
 }
 
+/** A URL's path (the query cut off). */
+function endpointPath(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
 export class Gateway {
   readonly aliases: Aliases;
   keys: KeysWatcher | undefined;
@@ -94,8 +100,9 @@ export class Gateway {
     let keyLimits: { rpm?: number; tpm?: number } | undefined;
     if (this.keys) {
       try {
-        const raw = ex.req.rawHeaders;
-        const key = this.keys.current().authorize({ authorization: rawHeader(raw, 'authorization'), 'x-api-key': rawHeader(raw, 'x-api-key') }, asked);
+        const req = ex.req;
+        const header = (name: string): string | undefined => (req.header ? req.header(name) : rawHeader(req.rawHeaders, name));
+        const key = this.keys.current().authorize({ authorization: header('authorization'), 'x-api-key': header('x-api-key') }, asked);
         ex.keyName = key.name;
         keyLimits = key.limits;
       } catch (err) {
@@ -131,7 +138,7 @@ export class Gateway {
           completionTokens: e.completionTokens,
           ttftMs: e.ttftMs === undefined ? null : Math.round(e.ttftMs),
           durationMs: Math.round(this.deps.clock.monotonic() - e.startMono),
-          endpoint: e.url.split('?')[0]!,
+          endpoint: endpointPath(e.url),
         });
       });
     }

@@ -4,11 +4,13 @@
 // line by line, and what is kept is taken as slices of the head text, so the common request
 // costs no string per header.
 
-/** Whether text[start, start + lower.length) is `lower` in any letter case (lower: a-z, 0-9, '-'). */
+/** Whether text[start, start + lower.length) is `lower` (lower case) in any letter case. */
 export function nameIs(text: string, start: number, lower: string): boolean {
   for (let i = 0; i < lower.length; i++) {
-    // ASCII letters differ from their capitals in bit 0x20; '-' and digits already have it set
-    if ((text.charCodeAt(start + i) | 0x20) !== lower.charCodeAt(i)) return false;
+    const c = text.charCodeAt(start + i);
+    const l = lower.charCodeAt(i);
+    // an ASCII capital differs from its small letter in bit 0x20 only
+    if (c !== l && !((c | 0x20) === l && l >= 97 && l <= 122)) return false;
   }
   return true;
 }

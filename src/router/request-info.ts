@@ -121,7 +121,8 @@ export function sessionKeyOf(req: ClientRequest, info: RequestInfo, header: stri
     if (info.promptCacheKey !== undefined) return info.promptCacheKey;
   }
   if (source === undefined || source === 'header') {
-    const h = req.headers[header];
+    // the raw front reads one header off the head; node's headers object is built on first use
+    const h = req.header ? req.header(header.toLowerCase()) : req.headers[header.toLowerCase()];
     if (typeof h === 'string' && h !== '') return h;
   }
   if (source === undefined || source === 'client') return req.socket.remoteAddress;
