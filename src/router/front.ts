@@ -7,7 +7,7 @@
 // (bytes already read included), which then owns that connection and gives the standard answers.
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
-import { blockHas, headerList, isHopByHop, nameIs } from './head.js';
+import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from './head.js';
 
 export interface FrontOptions {
   /** Takes the connections this front does not serve itself. Never listens on its own. */
@@ -193,7 +193,7 @@ export class RawResponse {
     if (this.headersSent) return this;
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${lines}`;
     if (this.#preset) {
-      const lower = lines.toLowerCase();
+      const lower = lowerBlock(lines);
       for (const [k, v] of this.#preset) {
         if (k === 'transfer-encoding' || k === 'connection' || k === 'keep-alive' || blockHas(lower, k)) continue;
         if (k === 'content-length') hasLength = true;

@@ -3,12 +3,12 @@
 // ends), and one usage record per request written off the request path. Everything here comes
 // from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
 import { asSwitchboardError, rawHeader, type Clock, type Logger, type Random } from '../core/index.js';
-import { estimateTokens, KeysWatcher, NO_RATE_LIMITS, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
+import { estimateTokens, KeysWatcher, type KeyHeaders, NO_RATE_LIMITS, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
 import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';
 import { Aliases } from './aliases.js';
 import type { RouterConfig } from './config.js';
 import type { RouterEvents } from './events.js';
-import type { Exchange } from './exchange.js';
+import type { ClientRequest, Exchange } from './exchange.js';
 import type { RouterMetrics } from './metrics.js';
 import { sendOpenAIError } from './reply.js';
 import { sessionKeyOf } from './request-info.js';
@@ -27,6 +27,26 @@ export interface GatewayDeps {
 function endpointPath(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * The two headers a key can come in, each read off the request when asked: x-api-key is only
+ * looked for when there is no Authorization (a look for an absent header reads every line).
+ */
+class RequestKeyHeaders implements KeyHeaders {
+  constructor(private readonly req: ClientRequest) {}
+
+  get authorization(): string | undefined {
+    return readHeader(this.req, 'authorization');
+  }
+
+  get 'x-api-key'(): string | undefined {
+    return readHeader(this.req, 'x-api-key');
+  }
+}
+
+function readHeader(req: ClientRequest, name: string): string | undefined {
+  return req.header ? req.header(name) : rawHeader(req.rawHeaders, name);
 }
 
 export class Gateway {
@@ -100,9 +120,7 @@ export class Gateway {
     let keyLimits: { rpm?: number; tpm?: number } | undefined;
     if (this.keys) {
       try {
-        const req = ex.req;
-        const header = (name: string): string | undefined => (req.header ? req.header(name) : rawHeader(req.rawHeaders, name));
-        const key = this.keys.current().authorize({ authorization: header('authorization'), 'x-api-key': header('x-api-key') }, asked);
+        const key = this.keys.current().authorize(new RequestKeyHeaders(ex.req), asked);
         ex.keyName = key.name;
         keyLimits = key.limits;
       } catch (err) {
@@ -123,30 +141,30 @@ export class Gateway {
       ex.modelLabel = table.servingModel(r.model).length > 0 ? asked : 'unknown';
     }
     // 3. usage record
-    const usage = this.usage;
-    if (usage) {
-      ex.onEnd.push((e) => {
-        usage.record({
-          ts: e.startMs,
-          requestId: e.requestId,
-          keyName: e.keyName ?? null,
-          model: e.info.model ?? e.model ?? '',
-          variant: e.variant === '' ? null : e.variant,
-          backend: e.backend?.name ?? null,
-          status: e.clientGone && e.status === 0 ? 499 : e.status,
-          promptTokens: e.promptTokens,
-          completionTokens: e.completionTokens,
-          ttftMs: e.ttftMs === undefined ? null : Math.round(e.ttftMs),
-          durationMs: Math.round(this.deps.clock.monotonic() - e.startMono),
-          endpoint: endpointPath(e.url),
-        });
-      });
-    }
+    if (this.usage) ex.onEnd.push(this.#recordUsage);
     // 4. rate limits: only for models something serves (invented names would make buckets)
     if (this.#limited && this.#limiter && ex.model !== undefined && table.servingModel(ex.model).length > 0) {
       return this.#admit(ex, this.#limiter, keyLimits);
     }
     return true;
+  };
+
+  /** One usage record when an exchange ends (one function for every exchange: no closure per request). */
+  readonly #recordUsage = (e: Exchange): void => {
+    this.usage?.record({
+      ts: e.startMs,
+      requestId: e.requestId,
+      keyName: e.keyName ?? null,
+      model: e.info.model ?? e.model ?? '',
+      variant: e.variant === '' ? null : e.variant,
+      backend: e.backend?.name ?? null,
+      status: e.clientGone && e.status === 0 ? 499 : e.status,
+      promptTokens: e.promptTokens,
+      completionTokens: e.completionTokens,
+      ttftMs: e.ttftMs === undefined ? null : Math.round(e.ttftMs),
+      durationMs: Math.round(this.deps.clock.monotonic() - e.startMono),
+      endpoint: endpointPath(e.url),
+    });
   };
 
   /** Asks the limiter; synchronous with the in-process store, a promise with Redis. */

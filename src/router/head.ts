@@ -51,7 +51,22 @@ export function headerList(block: string): string[] {
   return out;
 }
 
-/** Whether a block of header lines, lower-cased, has a line named `name` (lower case). */
-export function blockHas(lowerBlock: string, name: string): boolean {
-  return lowerBlock.startsWith(`${name}:`) || lowerBlock.includes(`\n${name}:`);
+/** Header lines (CRLF-separated) lower-cased for blockHas, with a "\n" in front so every name follows one. */
+export function lowerBlock(lines: string): string {
+  return `\n${lines.toLowerCase()}`;
+}
+
+// "\n<name>:" per name looked for, made once: the gateway sets the same few (x-ratelimit-*) on
+// every response, and building the search strings each time showed in profiles. Names come
+// from code, not from clients; the cap is a guard.
+const needles = new Map<string, string>();
+
+/** Whether a lowerBlock() of header lines has a line named `name` (lower case). */
+export function blockHas(lower: string, name: string): boolean {
+  let needle = needles.get(name);
+  if (needle === undefined) {
+    needle = `\n${name}:`;
+    if (needles.size < 256) needles.set(name, needle);
+  }
+  return lower.includes(needle);
 }

@@ -143,6 +143,22 @@ describe('RateLimiter', () => {
     limited(await l.admit({ model: 'm', estimatedTokens: 1 }));
   });
 
+  it('follows a key\'s own limits when a reloaded keys file changes them (the checks are kept per key and model)', async () => {
+    const { limiter: l } = limiter({ defaults: { key: { rpm: 100 } } });
+    const before = Object.freeze({ rpm: 5 });
+    for (let i = 0; i < 2; i++) assert.equal(allowed(await l.admit({ keyName: 'a', keyLimits: before, model: 'm', estimatedTokens: 1 })).headers['x-ratelimit-limit-requests'], '5');
+    const after = Object.freeze({ rpm: 2 });
+    const h = allowed(await l.admit({ keyName: 'a', keyLimits: after, model: 'm', estimatedTokens: 1 })).headers;
+    assert.equal(h['x-ratelimit-limit-requests'], '2');
+    assert.equal(h['x-ratelimit-remaining-requests'], '1', '3 left is cut to the new capacity of 2, then one taken');
+    allowed(await l.admit({ keyName: 'a', keyLimits: after, model: 'm', estimatedTokens: 1 }));
+    limited(await l.admit({ keyName: 'a', keyLimits: after, model: 'm', estimatedTokens: 1 }));
+    // the same key on another model shares its key bucket, and the model has none of its own here
+    limited(await l.admit({ keyName: 'a', keyLimits: after, model: 'other', estimatedTokens: 1 }));
+    // without its own limits the key falls back to the default again (the bucket keeps its level)
+    assert.equal(limited(await l.admit({ keyName: 'a', model: 'm', estimatedTokens: 1 })).headers['x-ratelimit-limit-requests'], '100');
+  });
+
   it('treats a model named like an Object property as just a model', async () => {
     const { limiter: l } = limiter({ models: { m: { rpm: 1 } } });
     allowed(await l.admit({ model: 'constructor', estimatedTokens: 1 }));

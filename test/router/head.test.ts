@@ -1,7 +1,7 @@
 // head.ts: the header-name checks the raw paths use instead of per-header strings.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { blockHas, headerList, isHopByHop, nameIs } from '../../src/router/head.js';
+import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from '../../src/router/head.js';
 
 describe('header lines (head.ts)', () => {
   it('nameIs compares any letter case, and only letters', () => {
@@ -29,10 +29,12 @@ describe('header lines (head.ts)', () => {
 
   it('headerList keeps names as sent and trims values; blockHas finds a name at a line start only', () => {
     assert.deepEqual(headerList('Content-Type: application/json\r\nX-A:  b \r\nbroken line\r\nx-a: c\r\n'), ['Content-Type', 'application/json', 'X-A', 'b', 'x-a', 'c']);
-    const lower = 'content-type: a\r\nx-ratelimit-limit-requests: 5\r\n';
+    const lower = lowerBlock('Content-Type: a\r\nX-RateLimit-Limit-Requests: 5\r\n');
     assert.equal(blockHas(lower, 'content-type'), true);
     assert.equal(blockHas(lower, 'x-ratelimit-limit-requests'), true);
     assert.equal(blockHas(lower, 'limit-requests'), false);
     assert.equal(blockHas(lower, 'x-ratelimit-limit'), false);
+    assert.equal(blockHas(lower, 'x-ratelimit-limit'), false, 'the second look (a remembered search string) answers the same');
+    assert.equal(blockHas(lowerBlock(''), 'content-type'), false);
   });
 });

@@ -24,16 +24,39 @@ export interface BucketReading {
   resetMs: number;
 }
 
+// A limit is one of a few configured numbers: its text is made once (the header is on every
+// response; number-to-string of a large limit showed in profiles). The cap is a guard.
+const limitTexts = new Map<number, string>();
+function limitText(n: number): string {
+  let t = limitTexts.get(n);
+  if (t === undefined) {
+    t = String(n);
+    if (limitTexts.size < 1024) limitTexts.set(n, t);
+  }
+  return t;
+}
+
 /** The six x-ratelimit-* headers from the tightest requests and tokens buckets (either may be absent). */
 export function rateLimitHeaders(requests: BucketReading | undefined, tokens: BucketReading | undefined): Record<string, string> {
+  if (requests && tokens) {
+    // the common case, as one literal (one object shape, no property-by-property growth)
+    return {
+      'x-ratelimit-limit-requests': limitText(requests.limit),
+      'x-ratelimit-remaining-requests': String(requests.remaining),
+      'x-ratelimit-reset-requests': formatResetDuration(requests.resetMs),
+      'x-ratelimit-limit-tokens': limitText(tokens.limit),
+      'x-ratelimit-remaining-tokens': String(tokens.remaining),
+      'x-ratelimit-reset-tokens': formatResetDuration(tokens.resetMs),
+    };
+  }
   const h: Record<string, string> = {};
   if (requests) {
-    h['x-ratelimit-limit-requests'] = String(requests.limit);
+    h['x-ratelimit-limit-requests'] = limitText(requests.limit);
     h['x-ratelimit-remaining-requests'] = String(requests.remaining);
     h['x-ratelimit-reset-requests'] = formatResetDuration(requests.resetMs);
   }
   if (tokens) {
-    h['x-ratelimit-limit-tokens'] = String(tokens.limit);
+    h['x-ratelimit-limit-tokens'] = limitText(tokens.limit);
     h['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
     h['x-ratelimit-reset-tokens'] = formatResetDuration(tokens.resetMs);
   }

@@ -82,12 +82,37 @@ export interface RateLimiterOptions {
   onStateChange?: (state: StoreState) => void;
 }
 
+/** One bucket a request is checked against; the same objects serve every request of a key and model. */
 interface Check {
-  scope: LimitScope;
-  kind: LimitKind;
-  bucket: string;
-  spec: BucketSpec;
-  cost: number;
+  readonly scope: LimitScope;
+  readonly kind: LimitKind;
+  readonly bucket: string;
+  readonly spec: BucketSpec;
+}
+
+/** The checks of one (key, model) pair, built once and kept until the policy changes. */
+interface Plan {
+  /** The key's own limits the plan was built with (a reloaded keys file brings new objects). */
+  readonly keyLimits: AdmitRequest['keyLimits'];
+  readonly checks: readonly Check[];
+  /** The tokens checks: what settle() gives back to. */
+  readonly reserved: readonly Check[];
+}
+
+// plans are per key name and served model, both bounded; a reload of the keys file can leave
+// names behind, so the cache is dropped whole past this size
+const MAX_PLANS = 10_000;
+
+/** A request takes one from a requests bucket; a tokens bucket reserves the estimate (capped at the bucket). */
+function costOf(c: Check, tokens: number): number {
+  // a reservation larger than the whole per-minute budget waits for a full bucket and takes
+  // all of it (settle charges the rest if it was really used) rather than never running
+  return c.kind === 'requests' ? 1 : Math.min(tokens, c.spec.capacity);
+}
+
+/** Whole tokens a request reserves. */
+function tokensOf(req: AdmitRequest): number {
+  return Math.max(0, Math.ceil(req.estimatedTokens));
 }
 
 const NOOP_SETTLE = (): Promise<void> => Promise.resolve();
@@ -101,6 +126,9 @@ export class RateLimiter {
   readonly #log: Logger;
   readonly #onStateChange: ((state: StoreState) => void) | undefined;
   readonly #specs = new Map<number, BucketSpec>();
+  /** keyName ('' when keys are off) -> model -> plan. */
+  readonly #plans = new Map<string, Map<string, Plan>>();
+  #planCount = 0;
   #state: StoreState = 'ok';
   readonly #counters: RateLimiterCounters = {
     admitted: 0,
@@ -129,6 +157,8 @@ export class RateLimiter {
   /** Swaps in a reloaded policy; buckets keep their levels and take the new sizes at once. */
   update(config: RateLimitsConfig): void {
     this.#config = config;
+    this.#plans.clear();
+    this.#planCount = 0;
   }
 
   /** "degraded" while the store is failing (requests are then admitted or refused per fail_mode). */
@@ -144,25 +174,27 @@ export class RateLimiter {
   async admit(req: AdmitRequest): Promise<Admission> {
     const now = this.admitNow(req);
     if (now) return now;
-    const checks = this.#checks(req);
+    const plan = this.#plan(req);
+    const { checks } = plan;
     if (checks.length === 0) {
       this.#counters.admitted++;
       return UNLIMITED;
     }
-    const settled = await Promise.allSettled(checks.map((c) => this.#store.take(c.bucket, c.cost, c.spec)));
+    const tokens = tokensOf(req);
+    const settled = await Promise.allSettled(checks.map((c) => this.#store.take(c.bucket, costOf(c, tokens), c.spec)));
     let failure: unknown;
     let denied = false;
     for (const s of settled) {
       if (s.status === 'rejected') failure ??= s.reason;
       else if (!s.value.allowed) denied = true;
     }
-    if (failure !== undefined || denied) await this.#refund(checks, settled);
+    if (failure !== undefined || denied) await this.#refund(checks, tokens, settled);
     if (failure !== undefined) return this.#storeFailed(failure);
     this.#setState('ok');
     const results = settled.map((s) => (s as PromiseFulfilledResult<TakeResult>).value);
     if (denied) return this.#denied(req, checks, results);
     this.#counters.admitted++;
-    return this.#allowed(checks, results);
+    return this.#allowed(plan, tokens, results);
   }
 
   /**
@@ -172,22 +204,31 @@ export class RateLimiter {
   admitNow(req: AdmitRequest): Admission | undefined {
     const store = this.#store;
     if (!store.takeNow || !store.giveNow) return undefined;
-    const checks = this.#checks(req);
+    const plan = this.#plan(req);
+    const { checks } = plan;
     if (checks.length === 0) {
       this.#counters.admitted++;
       return UNLIMITED;
     }
-    const results = checks.map((c) => store.takeNow!(c.bucket, c.cost, c.spec));
-    if (results.some((r) => !r.allowed)) {
+    const tokens = tokensOf(req);
+    const results: TakeResult[] = [];
+    let denied = false;
+    for (const c of checks) {
+      const r = store.takeNow(c.bucket, costOf(c, tokens), c.spec);
+      if (!r.allowed) denied = true;
+      results.push(r);
+    }
+    if (denied) {
       // all or nothing: what the allowed buckets gave goes back
       results.forEach((r, i) => {
         const c = checks[i]!;
-        if (r.allowed && c.cost > 0) store.giveNow!(c.bucket, c.cost, c.spec);
+        const cost = costOf(c, tokens);
+        if (r.allowed && cost > 0) store.giveNow!(c.bucket, cost, c.spec);
       });
       return this.#denied(req, checks, results);
     }
     this.#counters.admitted++;
-    return this.#allowed(checks, results);
+    return this.#allowed(plan, tokens, results);
   }
 
   /** Closes the store. */
@@ -204,15 +245,33 @@ export class RateLimiter {
     return s;
   }
 
+  /** The request's checks: looked up per key and model, built on the first request of the pair. */
+  #plan(req: AdmitRequest): Plan {
+    let byModel = this.#plans.get(req.keyName ?? '');
+    let cached = byModel?.get(req.model);
+    if (cached && cached.keyLimits === req.keyLimits) return cached;
+    if (this.#planCount >= MAX_PLANS) {
+      this.#plans.clear();
+      this.#planCount = 0;
+      byModel = cached = undefined;
+    }
+    const checks = this.#checks(req);
+    const plan: Plan = { keyLimits: req.keyLimits, checks, reserved: checks.filter((c) => c.kind === 'tokens') };
+    if (!byModel) {
+      byModel = new Map<string, Plan>();
+      this.#plans.set(req.keyName ?? '', byModel);
+    }
+    if (!cached) this.#planCount++;
+    byModel.set(req.model, plan);
+    return plan;
+  }
+
   #checks(req: AdmitRequest): Check[] {
     const c = this.#config;
     const checks: Check[] = [];
-    const tokens = Math.max(0, Math.ceil(req.estimatedTokens));
     const add = (scope: LimitScope, name: string, l: Limits): void => {
-      if (l.rpm !== undefined) checks.push({ scope, kind: 'requests', bucket: `${scope === 'key' ? 'k' : 'm'}:${name}:r`, spec: this.#spec(l.rpm), cost: 1 });
-      // a reservation larger than the whole per-minute budget waits for a full bucket and takes
-      // all of it (settle charges the rest if it was really used) rather than never running
-      if (l.tpm !== undefined) checks.push({ scope, kind: 'tokens', bucket: `${scope === 'key' ? 'k' : 'm'}:${name}:t`, spec: this.#spec(l.tpm), cost: Math.min(tokens, l.tpm) });
+      if (l.rpm !== undefined) checks.push({ scope, kind: 'requests', bucket: `${scope === 'key' ? 'k' : 'm'}:${name}:r`, spec: this.#spec(l.rpm) });
+      if (l.tpm !== undefined) checks.push({ scope, kind: 'tokens', bucket: `${scope === 'key' ? 'k' : 'm'}:${name}:t`, spec: this.#spec(l.tpm) });
     };
     if (req.keyName !== undefined) {
       const own = req.keyLimits;
@@ -225,15 +284,17 @@ export class RateLimiter {
     return checks;
   }
 
-  async #refund(checks: Check[], settled: PromiseSettledResult<TakeResult>[]): Promise<void> {
+  async #refund(checks: readonly Check[], tokens: number, settled: PromiseSettledResult<TakeResult>[]): Promise<void> {
     const gives: Promise<void>[] = [];
     settled.forEach((s, i) => {
-      if (s.status === 'fulfilled' && s.value.allowed && checks[i]!.cost > 0) gives.push(this.#store.give(checks[i]!.bucket, checks[i]!.cost, checks[i]!.spec));
+      const c = checks[i]!;
+      const cost = costOf(c, tokens);
+      if (s.status === 'fulfilled' && s.value.allowed && cost > 0) gives.push(this.#store.give(c.bucket, cost, c.spec));
     });
     for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.#counters.settleErrors++;
   }
 
-  #readings(checks: Check[], results: TakeResult[]): { requests?: BucketReading; tokens?: BucketReading } {
+  #readings(checks: readonly Check[], results: TakeResult[]): { requests?: BucketReading; tokens?: BucketReading } {
     const out: { requests?: BucketReading; tokens?: BucketReading } = {};
     checks.forEach((c, i) => {
       const r = results[i]!;
@@ -244,10 +305,10 @@ export class RateLimiter {
     return out;
   }
 
-  #allowed(checks: Check[], results: TakeResult[]): AllowedAdmission {
-    const { requests, tokens } = this.#readings(checks, results);
+  #allowed(plan: Plan, reservedTokens: number, results: TakeResult[]): AllowedAdmission {
+    const { requests, tokens } = this.#readings(plan.checks, results);
     const headers = rateLimitHeaders(requests, tokens);
-    const reserved = checks.filter((c) => c.kind === 'tokens');
+    const { reserved } = plan;
     if (reserved.length === 0) return { allowed: true, headers, degraded: false, settle: NOOP_SETTLE };
     let done = false;
     const store = this.#store;
@@ -256,12 +317,15 @@ export class RateLimiter {
       done = true;
       const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
       if (store.giveNow) {
-        for (const c of reserved) if (c.cost !== used) store.giveNow(c.bucket, c.cost - used, c.spec);
+        for (const c of reserved) {
+          const back = costOf(c, reservedTokens) - used;
+          if (back !== 0) store.giveNow(c.bucket, back, c.spec);
+        }
         return;
       }
       const gives: Promise<void>[] = [];
       for (const c of reserved) {
-        const back = c.cost - used;
+        const back = costOf(c, reservedTokens) - used;
         if (back !== 0) gives.push(this.#store.give(c.bucket, back, c.spec));
       }
       for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.#counters.settleErrors++;
@@ -269,7 +333,7 @@ export class RateLimiter {
     return { allowed: true, headers, degraded: false, settle };
   }
 
-  #denied(req: AdmitRequest, checks: Check[], results: TakeResult[]): RateLimitedAdmission {
+  #denied(req: AdmitRequest, checks: readonly Check[], results: TakeResult[]): RateLimitedAdmission {
     let worst = -1;
     checks.forEach((_, i) => {
       const r = results[i]!;

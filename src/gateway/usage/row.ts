@@ -102,6 +102,26 @@ export function rowValues(r: StoredUsageRow, tsValue: (ms: number) => unknown): 
   return [r.uid, tsValue(r.ts), r.requestId, r.keyName, r.model, r.variant, r.backend, r.status, r.promptTokens, r.completionTokens, r.ttftMs, r.durationMs, r.endpoint];
 }
 
+/**
+ * rowValues written into `out` from index `at` (ts as stored: integer ms), for a sink that binds
+ * one reused parameter array per multi-row statement instead of building one array per row.
+ */
+export function putRowValues(out: unknown[], at: number, r: StoredUsageRow): void {
+  out[at] = r.uid;
+  out[at + 1] = r.ts;
+  out[at + 2] = r.requestId;
+  out[at + 3] = r.keyName;
+  out[at + 4] = r.model;
+  out[at + 5] = r.variant;
+  out[at + 6] = r.backend;
+  out[at + 7] = r.status;
+  out[at + 8] = r.promptTokens;
+  out[at + 9] = r.completionTokens;
+  out[at + 10] = r.ttftMs;
+  out[at + 11] = r.durationMs;
+  out[at + 12] = r.endpoint;
+}
+
 /** A row as a driver returns it (snake_case columns; ts as the database keeps it). */
 export interface UsageSqlRow {
   uid: string;

