@@ -25,6 +25,62 @@ usageSinkContract('postgres', async (t) => {
   return { sink: new PostgresSink({ url: POSTGRES_URL, schema }), another: () => new PostgresSink({ url: `${POSTGRES_URL}?schema=${schema}` }) };
 });
 
+describe('SQLite sink batches', () => {
+  it('lets the event loop run between the statements of a large batch, in one transaction', async () => {
+    const sink = new SqliteSink({ file: join(tempDir(), 'usage.db') });
+    await sink.open();
+    const rows = Array.from({ length: 500 }, (_, i) => usageRow(i));
+    let turns = 0;
+    const tick = (): void => {
+      turns++;
+      if (turns < 1000) setImmediate(tick);
+    };
+    setImmediate(tick);
+    assert.equal(await sink.write(rows), 500);
+    // 500 rows are seven 64-row statements and 52 single ones: the loop turned between them
+    assert.ok(turns >= 6, `the event loop turned ${turns} times during the write`);
+    turns = 1000;
+    assert.equal((await sink.read({ sinceMs: 0, untilMs: Number.MAX_SAFE_INTEGER })).length, 500);
+    await sink.close();
+  });
+
+  it('checkpoints the WAL on its own thread, and leaves no WAL behind when closed', async () => {
+    const file = join(tempDir(), 'usage.db');
+    const sink = new SqliteSink({ file, checkpointIntervalMs: 20 });
+    await sink.open();
+    assert.equal(sink.checkpointState().mode, 'thread');
+    for (let b = 0; b < 4; b++) await sink.write(Array.from({ length: 500 }, (_, i) => usageRow(b * 500 + i)));
+    const deadline = Date.now() + 5000;
+    let st = sink.checkpointState();
+    while (!(st.log > 0 && st.checkpointed === st.log) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+      st = sink.checkpointState();
+    }
+    assert.ok(st.log > 0 && st.checkpointed === st.log, `the thread checkpointed every WAL frame: ${JSON.stringify(st)}`);
+    assert.equal(st.lastError, null);
+    await sink.close();
+    assert.equal(sink.checkpointState().mode, 'off');
+    assert.equal(existsSync(`${file}-wal`), false, 'the last connection to close folds the WAL in');
+    const db = new Database(file, { readonly: true });
+    assert.equal((db.prepare('SELECT count(*) AS n FROM usage_records').get() as { n: number }).n, 2000);
+    db.close();
+  });
+
+  it('stores nothing of a batch that fails in the middle (rolled back), and takes it whole on retry', async () => {
+    const file = join(tempDir(), 'usage.db');
+    const sink = new SqliteSink({ file });
+    await sink.open();
+    const rows = Array.from({ length: 200 }, (_, i) => usageRow(i));
+    // the second 64-row statement breaks a NOT NULL constraint, after the first has run
+    const bad = rows.map((r, i) => (i === 100 ? { ...r, requestId: null as unknown as string } : r));
+    await assert.rejects(sink.write(bad), (err: { code?: string; message?: string }) => err.code === 'SB_ERR_USAGE_DB' && /NOT NULL/.test(err.message ?? ''));
+    assert.equal((await sink.read({ sinceMs: 0, untilMs: Number.MAX_SAFE_INTEGER })).length, 0);
+    assert.equal(await sink.write(rows), 200);
+    assert.equal(await sink.write(rows), 0, 'a retried batch is skipped by uid');
+    await sink.close();
+  });
+});
+
 const V2: Migration = {
   version: 2,
   name: 'add_note',
