@@ -38,17 +38,6 @@ function limitText(n: number): string {
 
 /** The six x-ratelimit-* headers from the tightest requests and tokens buckets (either may be absent). */
 export function rateLimitHeaders(requests: BucketReading | undefined, tokens: BucketReading | undefined): Record<string, string> {
-  if (requests && tokens) {
-    // the common case, as one literal (one object shape, no property-by-property growth)
-    return {
-      'x-ratelimit-limit-requests': limitText(requests.limit),
-      'x-ratelimit-remaining-requests': String(requests.remaining),
-      'x-ratelimit-reset-requests': formatResetDuration(requests.resetMs),
-      'x-ratelimit-limit-tokens': limitText(tokens.limit),
-      'x-ratelimit-remaining-tokens': String(tokens.remaining),
-      'x-ratelimit-reset-tokens': formatResetDuration(tokens.resetMs),
-    };
-  }
   const h: Record<string, string> = {};
   if (requests) {
     h['x-ratelimit-limit-requests'] = limitText(requests.limit);

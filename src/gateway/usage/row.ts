@@ -99,12 +99,16 @@ export function toStored(row: UsageRow, uid: string): StoredUsageRow {
 
 /** Values in USAGE_COLUMNS order; `ts` is passed through `tsValue` (a Date for PostgreSQL). */
 export function rowValues(r: StoredUsageRow, tsValue: (ms: number) => unknown): unknown[] {
-  return [r.uid, tsValue(r.ts), r.requestId, r.keyName, r.model, r.variant, r.backend, r.status, r.promptTokens, r.completionTokens, r.ttftMs, r.durationMs, r.endpoint];
+  const out = new Array<unknown>(USAGE_COLUMNS.length);
+  putRowValues(out, 0, r);
+  out[1] = tsValue(r.ts);
+  return out;
 }
 
 /**
- * rowValues written into `out` from index `at` (ts as stored: integer ms), for a sink that binds
- * one reused parameter array per multi-row statement instead of building one array per row.
+ * A row's values in USAGE_COLUMNS order (ts as stored: integer ms) written into `out` from index
+ * `at`: the one place that order is spelled out, and what a sink binding one reused parameter
+ * array per statement fills instead of building an array per row.
  */
 export function putRowValues(out: unknown[], at: number, r: StoredUsageRow): void {
   out[at] = r.uid;

@@ -11,7 +11,7 @@ import Database from 'better-sqlite3';
 import { describeError, isSwitchboardError, sbError, sbErrorFrom } from '../../core/index.js';
 import { MIGRATIONS_COMPONENT, MIGRATIONS_TABLE_SQL, pending, USAGE_MIGRATIONS, type Migration } from './migrations.js';
 import { mergeReport, reportSql } from './report-sql.js';
-import { fromSqlRow, putRowValues, rowValues, USAGE_COLUMNS, type StoredUsageRow, type UsageSqlRow } from './row.js';
+import { fromSqlRow, putRowValues, USAGE_COLUMNS, type StoredUsageRow, type UsageSqlRow } from './row.js';
 import type { UsageQuery, UsageRange, UsageReportRow, UsageSink } from './sink.js';
 
 export interface SqliteSinkOptions {
@@ -47,8 +47,6 @@ function insertSql(rows: number): string {
   return `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => one).join(', ')} ON CONFLICT (uid) DO NOTHING`;
 }
 
-const ms = (v: number): number => v;
-
 /** Applies the missing migrations, each in an IMMEDIATE transaction (one writer at a time). */
 export function migrateSqlite(db: Database.Database, migrations: readonly Migration[] = USAGE_MIGRATIONS): number[] {
   db.exec(MIGRATIONS_TABLE_SQL.sqlite);
@@ -82,7 +80,9 @@ export class SqliteSink implements UsageSink {
   #db: Database.Database | undefined;
   #insertChunk: Database.Statement | undefined;
   #insertOne: Database.Statement | undefined;
+  /** Parameters of the 64-row statement and of the single-row one, reused by every write. */
   readonly #params: unknown[] = new Array<unknown>(CHUNK * USAGE_COLUMNS.length);
+  readonly #oneParams: unknown[] = new Array<unknown>(USAGE_COLUMNS.length);
   #checkpointer: Worker | undefined;
   readonly #checkpoint: CheckpointState = { mode: 'off', runs: 0, log: 0, checkpointed: 0, lastError: null };
 
@@ -190,7 +190,10 @@ export class SqliteSink implements UsageSink {
         i += CHUNK;
         if (i < rows.length) await nextTurn();
       }
-      for (; i < rows.length; i++) n += one.run(rowValues(rows[i]!, ms)).changes;
+      for (; i < rows.length; i++) {
+        putRowValues(this.#oneParams, 0, rows[i]!);
+        n += one.run(this.#oneParams).changes;
+      }
       db.exec('COMMIT');
       return n;
     } catch (err) {
