@@ -41,6 +41,8 @@ export interface ClientResponse {
    * response is chunked unless they have a content-length.
    */
   writeHeadLines?(status: number, lines: string, hasLength: boolean, hasDate: boolean): unknown;
+  /** The raw front's: header lines added to whichever head goes out ("name: value\r\n" each). */
+  addHeaderLines?(lines: string): void;
   /** The raw front's: whether the response went out chunked, and a write of bytes already framed. */
   readonly chunked?: boolean;
   writeFramed?(bytes: Buffer): boolean;
@@ -74,6 +76,8 @@ export interface Exchange {
   completionTokens: number;
   /** The client went away before the end. */
   clientGone: boolean;
+  /** The gateway's x-ratelimit-* headers are on the response (the backend's own are then dropped). */
+  ownRateLimit: boolean;
   /** Run once when the exchange ends, whatever the outcome. */
   readonly onEnd: ((ex: Exchange) => void)[];
 }

@@ -150,6 +150,8 @@ export class RawResponse {
   /** The head, until the first body bytes (or the end) carry it out. */
   #head: string | undefined;
   #preset: Map<string, HeaderValue> | undefined;
+  /** Header lines the router adds as they are ("name: value\r\n" each): the gateway's x-ratelimit-*. */
+  #lines = '';
   #onClose: (() => void)[] | undefined;
 
   constructor(readonly conn: Conn) {}
@@ -157,6 +159,15 @@ export class RawResponse {
   setHeader(name: string, value: HeaderValue): this {
     (this.#preset ??= new Map()).set(name.toLowerCase(), value);
     return this;
+  }
+
+  /**
+   * Header lines for the head, "name: value\r\n" each, added as they are: cheaper than a
+   * setHeader per name for headers set on every response. The caller makes sure the names are
+   * not also set another way (proxy: the backend's lines of the same names are dropped).
+   */
+  addHeaderLines(lines: string): void {
+    this.#lines += lines;
   }
 
   writeHead(status: number, headers: Record<string, HeaderValue | undefined> | string[] = {}): this {
@@ -181,7 +192,7 @@ export class RawResponse {
         if (v !== undefined) add(k.toLowerCase(), v);
       }
     }
-    return this.#headDone(status, head, hasLength, hasDate);
+    return this.#headDone(status, head + this.#lines, hasLength, hasDate);
   }
 
   /**
@@ -191,7 +202,7 @@ export class RawResponse {
    */
   writeHeadLines(status: number, lines: string, hasLength: boolean, hasDate: boolean): this {
     if (this.headersSent) return this;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${lines}`;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n${lines}${this.#lines}`;
     if (this.#preset) {
       const lower = lowerBlock(lines);
       for (const [k, v] of this.#preset) {

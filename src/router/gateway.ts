@@ -178,13 +178,19 @@ export class Gateway {
 
   /** Rate-limit headers on the response; a refusal answered here (false). */
   #apply(ex: Exchange, adm: Admission): boolean {
-    for (const k in adm.headers) ex.res.setHeader(k, adm.headers[k]!);
     if (!adm.allowed) {
+      for (const k in adm.headers) ex.res.setHeader(k, adm.headers[k]!);
       this.deps.metrics.rateLimitDrops.labels(adm.reason === 'limited' ? adm.scope : 'unavailable').inc();
       const err = adm.error();
       ex.status = err.statusCode;
       sendOpenAIError(ex.res, err, { 'x-request-id': ex.requestId });
       return false;
+    }
+    if (adm.lines !== '') {
+      ex.ownRateLimit = true;
+      // the raw front takes the lines as they are; node's response a header at a time
+      if (ex.res.addHeaderLines) ex.res.addHeaderLines(adm.lines);
+      else for (const k in adm.headers) ex.res.setHeader(k, adm.headers[k]!);
     }
     ex.onEnd.push((e) => {
       void adm.settle(e.promptTokens + e.completionTokens);

@@ -405,6 +405,11 @@ class Upstream implements ResponseHandler {
     return this.run.proxy.ownHeader;
   }
 
+  /** The gateway put its x-ratelimit-* on the response: the backend's are not passed on with them. */
+  get ownRateLimit(): boolean {
+    return this.run.ex.ownRateLimit;
+  }
+
   onStart(head: ResponseHead): void {
     const { proxy, ex } = this.run;
     const b = this.backend;

@@ -12,6 +12,8 @@ import { headerList, isHopByHop, nameIs } from './head.js';
 export interface ResponseHandler {
   /** A header the handler sets on the response itself: a backend's own line of that name is dropped (lower case). */
   readonly ownHeader: string;
+  /** The handler sets x-ratelimit-* itself: a backend's lines named x-ratelimit-… are dropped. */
+  readonly ownRateLimit: boolean;
   onStart(head: ResponseHead): void;
   onData(chunk: Buffer): void;
   onEnd(): void;
@@ -192,6 +194,7 @@ export class Call {
       // one pass over the lines: what frames the body, and the lines to pass on as slices between
       // the ones dropped
       const own = this.handler.ownHeader;
+      const ownRateLimit = this.handler.ownRateLimit;
       let length = -1;
       let chunked = false;
       let close = text.charCodeAt(7) === 48; // HTTP/1.0
@@ -221,7 +224,13 @@ export class Call {
           if (v.includes('close')) close = true;
           else if (v.includes('keep-alive')) close = false;
           drop = true;
-        } else drop = (len === 12 && nameIs(text, from, 'x-request-id')) || (len === own.length && nameIs(text, from, own)) || isHopByHop(text, from, len);
+        } else {
+          drop =
+            (len === 12 && nameIs(text, from, 'x-request-id')) ||
+            (len === own.length && nameIs(text, from, own)) ||
+            (ownRateLimit && len > 12 && nameIs(text, from, 'x-ratelimit-')) ||
+            isHopByHop(text, from, len);
+        }
         if (drop) {
           if (from > kept) block += text.slice(kept, from);
           kept = to + 2;

@@ -133,6 +133,21 @@ describe('RateLimiter', () => {
     assert.equal(h['x-ratelimit-reset-requests'], '30s');
   });
 
+  it('gives the same headers as lines for the response head, and none when nothing limits', async () => {
+    const { limiter: l } = limiter({ defaults: { key: { rpm: 100, tpm: 5000 } }, models: { m: { rpm: 2 } } });
+    const a = allowed(await l.admit({ keyName: 'a', model: 'm', estimatedTokens: 300 }));
+    assert.equal(
+      a.lines,
+      'x-ratelimit-limit-requests: 2\r\nx-ratelimit-remaining-requests: 1\r\nx-ratelimit-reset-requests: 30s\r\n' +
+        'x-ratelimit-limit-tokens: 5000\r\nx-ratelimit-remaining-tokens: 4700\r\nx-ratelimit-reset-tokens: 3.6s\r\n',
+    );
+    const fromLines = Object.fromEntries(a.lines.split('\r\n').filter(Boolean).map((l) => l.split(': ') as [string, string]));
+    assert.deepEqual(fromLines, { ...a.headers });
+    const free = allowed(await l.admit({ model: 'other', estimatedTokens: 1 }));
+    assert.equal(free.lines, '');
+    assert.deepEqual(free.headers, {});
+  });
+
   it('applies a reloaded policy at once', async () => {
     const { limiter: l } = limiter({ models: { m: { rpm: 100 } } });
     allowed(await l.admit({ model: 'm', estimatedTokens: 1 }));

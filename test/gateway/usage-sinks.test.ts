@@ -37,10 +37,27 @@ describe('SQLite sink batches', () => {
     };
     setImmediate(tick);
     assert.equal(await sink.write(rows), 500);
-    // 500 rows are seven 64-row statements and 52 single ones: the loop turned between them
+    // 500 rows are seven 64-row statements, then 32-, 16- and 4-row ones: the loop turned between the 64-row ones
     assert.ok(turns >= 6, `the event loop turned ${turns} times during the write`);
     turns = 1000;
     assert.equal((await sink.read({ sinceMs: 0, untilMs: Number.MAX_SAFE_INTEGER })).length, 500);
+    await sink.close();
+  });
+
+  it('stores every row of batches of any size, whatever statements they are cut into', async () => {
+    const sink = new SqliteSink({ file: join(tempDir(), 'usage.db') });
+    await sink.open();
+    // every column differs from row to row, so a value bound one place off would show
+    const row = (i: number): ReturnType<typeof usageRow> =>
+      usageRow(i, { status: 200 + (i % 3), promptTokens: i, completionTokens: 2 * i, durationMs: i + 0.5, variant: i % 2 ? 'b' : null, ttftMs: i % 5 ? i : null, backend: `gpu-${i % 7}` });
+    let next = 0;
+    for (const size of [1, 2, 3, 63, 64, 65, 127, 128, 129, 500]) {
+      const rows = Array.from({ length: size }, () => row(next++));
+      assert.equal(await sink.write(rows), size, `a batch of ${size}`);
+    }
+    const back = await sink.read({ sinceMs: 0, untilMs: Number.MAX_SAFE_INTEGER });
+    assert.equal(back.length, next);
+    assert.deepEqual(back, Array.from({ length: next }, (_, i) => row(i)), 'every row as written, in order');
     await sink.close();
   });
 

@@ -3,6 +3,8 @@
 // SQLite and PostgreSQL, and reloads of the routing file that refuse bad files.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -78,6 +80,46 @@ describe('router gateway: rate limits', () => {
     assert.ok(Number(last!.headers.get('retry-after')) >= 1);
     const m = await (await fetch(`${r.url}/metrics`)).text();
     assert.match(m, /router_rate_limit_drops_total\{scope="model"\} 2/);
+  });
+
+  it("puts its own x-ratelimit headers on responses, once, in place of a backend's", async (t) => {
+    // a backend that sends rate-limit headers of its own (a hosted API behind the router would)
+    const own = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const body = '{"id":"x","object":"chat.completion","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}';
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+          'X-RateLimit-Limit-Requests': '999',
+          'x-ratelimit-remaining-tokens': '5',
+          'x-ratelimited-by': 'backend',
+        });
+        res.end(body);
+      });
+    });
+    await new Promise<void>((r) => own.listen(0, '127.0.0.1', () => r()));
+    t.after(() => new Promise<void>((r) => own.close(() => r())));
+    const port = (own.address() as AddressInfo).port;
+    const b = { name: 'own', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['m1'] }, static: true } as const;
+    const r = await startRouter(t, { rateLimits: { models: { m1: { rpm: 50, tpm: 10_000 } } } }, [b]);
+    for (const stream of [false, true]) {
+      const res = await chat(r.url, { model: 'm1', max_tokens: 10, stream });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      assert.equal(res.headers.get('x-ratelimit-limit-requests'), '50', "the router's limit, not the backend's 999 (fetch would join two as '50, 999')");
+      assert.equal(res.headers.get('x-ratelimit-limit-tokens'), '10000');
+      assert.match(res.headers.get('x-ratelimit-remaining-tokens')!, /^\d+$/);
+      assert.notEqual(res.headers.get('x-ratelimit-remaining-tokens'), '5');
+      assert.equal(res.headers.get('x-ratelimit-reset-requests')?.endsWith('s'), true);
+      assert.equal(res.headers.get('x-ratelimited-by'), 'backend', 'other headers of the backend pass on');
+    }
+    // without limits on the model the backend's headers are passed on as they came
+    const plain = await startRouter(t, {}, [b]);
+    const res = await chat(plain.url, { model: 'm1' });
+    await res.arrayBuffer();
+    assert.equal(res.headers.get('x-ratelimit-limit-requests'), '999');
+    assert.equal(res.headers.get('x-ratelimit-remaining-tokens'), '5');
   });
 
   it('reserves prompt + max_tokens and gives back what the response did not use', async (t) => {

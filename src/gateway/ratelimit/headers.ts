@@ -51,3 +51,18 @@ export function rateLimitHeaders(requests: BucketReading | undefined, tokens: Bu
   }
   return h;
 }
+
+/**
+ * The same headers as one block of lines ("name: value\r\n" each), what the router's raw
+ * response takes on the request path: no object, no per-header call.
+ */
+export function rateLimitLines(requests: BucketReading | undefined, tokens: BucketReading | undefined): string {
+  let s = '';
+  if (requests) {
+    s = `x-ratelimit-limit-requests: ${limitText(requests.limit)}\r\nx-ratelimit-remaining-requests: ${requests.remaining}\r\nx-ratelimit-reset-requests: ${formatResetDuration(requests.resetMs)}\r\n`;
+  }
+  if (tokens) {
+    s += `x-ratelimit-limit-tokens: ${limitText(tokens.limit)}\r\nx-ratelimit-remaining-tokens: ${tokens.remaining}\r\nx-ratelimit-reset-tokens: ${formatResetDuration(tokens.resetMs)}\r\n`;
+  }
+  return s;
+}

@@ -7,7 +7,7 @@
 // (fail open, the default) or refused with 503 (fail closed); the change is logged once.
 import { describeError, sbError, sbErrorFrom, silentLogger, type Logger, type SwitchboardError } from '../../core/index.js';
 import type { Limits, RateLimitsConfig } from './config.js';
-import { rateLimitHeaders, type BucketReading } from './headers.js';
+import { rateLimitHeaders, rateLimitLines, type BucketReading } from './headers.js';
 import type { BucketSpec, RateLimitStore, TakeResult } from './store.js';
 
 export type LimitScope = 'key' | 'model';
@@ -29,6 +29,8 @@ export interface AllowedAdmission {
   readonly allowed: true;
   /** x-ratelimit-* headers for the response (empty when nothing limits this request). */
   readonly headers: Readonly<Record<string, string>>;
+  /** The same headers as lines, "name: value\r\n" each ('' when nothing limits this request). */
+  readonly lines: string;
   /** True when admitted without limits because the store is unreachable (fail open). */
   readonly degraded: boolean;
   /**
@@ -117,8 +119,56 @@ function tokensOf(req: AdmitRequest): number {
 
 const NOOP_SETTLE = (): Promise<void> => Promise.resolve();
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
-const UNLIMITED: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, degraded: false, settle: NOOP_SETTLE });
-const FAIL_OPEN: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, degraded: true, settle: NOOP_SETTLE });
+const UNLIMITED: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, lines: '', degraded: false, settle: NOOP_SETTLE });
+const FAIL_OPEN: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, lines: '', degraded: true, settle: NOOP_SETTLE });
+
+/**
+ * An admitted request with limits: its header lines made at once (the request path writes them),
+ * the header object only when asked (tests, node:http responses), and the reservation it settles.
+ */
+class Allowed implements AllowedAdmission {
+  readonly allowed = true as const;
+  readonly degraded = false;
+  readonly lines: string;
+  #headers: Record<string, string> | undefined;
+  #done = false;
+
+  constructor(
+    private readonly store: RateLimitStore,
+    private readonly counters: RateLimiterCounters,
+    /** The tokens checks, given back to on settle. */
+    private readonly reserved: readonly Check[],
+    private readonly reservedTokens: number,
+    private readonly requests: BucketReading | undefined,
+    private readonly tokens: BucketReading | undefined,
+  ) {
+    this.lines = rateLimitLines(requests, tokens);
+  }
+
+  get headers(): Readonly<Record<string, string>> {
+    return (this.#headers ??= rateLimitHeaders(this.requests, this.tokens));
+  }
+
+  async settle(actualTokens: number): Promise<void> {
+    if (this.#done || this.reserved.length === 0) return;
+    this.#done = true;
+    const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
+    const { store, reserved, reservedTokens } = this;
+    if (store.giveNow) {
+      for (const c of reserved) {
+        const back = costOf(c, reservedTokens) - used;
+        if (back !== 0) store.giveNow(c.bucket, back, c.spec);
+      }
+      return;
+    }
+    const gives: Promise<void>[] = [];
+    for (const c of reserved) {
+      const back = costOf(c, reservedTokens) - used;
+      if (back !== 0) gives.push(store.give(c.bucket, back, c.spec));
+    }
+    for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.counters.settleErrors++;
+  }
+}
 
 export class RateLimiter {
   #config: RateLimitsConfig;
@@ -294,43 +344,24 @@ export class RateLimiter {
     for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.#counters.settleErrors++;
   }
 
+  /** The tightest bucket of each kind (key before model on a tie), for the headers. */
   #readings(checks: readonly Check[], results: TakeResult[]): { requests?: BucketReading; tokens?: BucketReading } {
-    const out: { requests?: BucketReading; tokens?: BucketReading } = {};
-    checks.forEach((c, i) => {
-      const r = results[i]!;
-      const cur = out[c.kind];
-      // report the tightest bucket of each kind (key before model on a tie)
-      if (!cur || r.remaining < cur.remaining) out[c.kind] = { limit: c.spec.capacity, remaining: r.remaining, resetMs: r.resetMs };
-    });
-    return out;
+    let r = -1;
+    let t = -1;
+    for (let i = 0; i < checks.length; i++) {
+      const rem = results[i]!.remaining;
+      if (checks[i]!.kind === 'requests') {
+        if (r < 0 || rem < results[r]!.remaining) r = i;
+      } else if (t < 0 || rem < results[t]!.remaining) t = i;
+    }
+    const reading = (i: number): BucketReading | undefined =>
+      i < 0 ? undefined : { limit: checks[i]!.spec.capacity, remaining: results[i]!.remaining, resetMs: results[i]!.resetMs };
+    return { requests: reading(r), tokens: reading(t) };
   }
 
   #allowed(plan: Plan, reservedTokens: number, results: TakeResult[]): AllowedAdmission {
     const { requests, tokens } = this.#readings(plan.checks, results);
-    const headers = rateLimitHeaders(requests, tokens);
-    const { reserved } = plan;
-    if (reserved.length === 0) return { allowed: true, headers, degraded: false, settle: NOOP_SETTLE };
-    let done = false;
-    const store = this.#store;
-    const settle = async (actualTokens: number): Promise<void> => {
-      if (done) return;
-      done = true;
-      const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
-      if (store.giveNow) {
-        for (const c of reserved) {
-          const back = costOf(c, reservedTokens) - used;
-          if (back !== 0) store.giveNow(c.bucket, back, c.spec);
-        }
-        return;
-      }
-      const gives: Promise<void>[] = [];
-      for (const c of reserved) {
-        const back = costOf(c, reservedTokens) - used;
-        if (back !== 0) gives.push(this.#store.give(c.bucket, back, c.spec));
-      }
-      for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.#counters.settleErrors++;
-    };
-    return { allowed: true, headers, degraded: false, settle };
+    return new Allowed(this.#store, this.#counters, plan.reserved, reservedTokens, requests, tokens);
   }
 
   #denied(req: AdmitRequest, checks: readonly Check[], results: TakeResult[]): RateLimitedAdmission {
