@@ -118,6 +118,33 @@ describe('switchboard up', () => {
     assert.deepEqual(await pidsGone(allPids(rows), 15_000), [], 'registry, router, agent and engine exit within seconds of up');
   });
 
+  it('starts a router or registry that dies again, and the fleet serves again', async (t) => {
+    const dir = scratchDir(t, 'sb-up-');
+    const file = writeFleet(dir, 'fleet.yaml', smallFleet([{ name: 'solo', model: 'tiny', kind: 'chat' }]));
+    const base = await freeBasePort(1);
+    const { proc, rows } = await startUp(t, [file, '--base-port', String(base)]);
+    const router = `http://127.0.0.1:${base}`;
+    const restarted: number[] = [];
+    t.after(() => killAll(restarted));
+    for (const role of ['router', 'registry'] as const) {
+      const row = rows.find((r) => r.role === role)!;
+      process.kill(row.pid, 'SIGKILL');
+      await proc.waitForLine(new RegExp(`the ${role} \\(pid ${row.pid}\\) stopped unexpectedly: killed by SIGKILL`), 10_000);
+      await proc.waitForLine(new RegExp(`starting the ${role} again in 1 s`), 5_000);
+      const back = await proc.waitForLine(new RegExp(`the ${role} is back \\(pid (\\d+)\\)`), 30_000);
+      const pid = Number(/is back \(pid (\d+)\)/.exec(back)![1]);
+      assert.notEqual(pid, row.pid);
+      restarted.push(pid);
+    }
+    // the new router found the agent through the new registry
+    const res = await chat(router, 'tiny', false);
+    assert.equal(res.status, 200);
+    await res.arrayBuffer();
+    proc.child.kill('SIGINT');
+    assert.equal(await proc.exited, 0);
+    assert.deepEqual(await pidsGone([...allPids(rows), ...restarted], 5_000), [], 'the restarted router and registry stop with the rest');
+  });
+
   it('refuses a fleet file with an unknown key, naming it, before starting anything', async (t) => {
     const dir = scratchDir(t, 'sb-up-');
     const file = writeFleet(dir, 'fleet.yaml', { engines: [{ name: 'a', modle: 'x' }] });

@@ -1,7 +1,8 @@
 // `switchboard up`: a whole fleet in the foreground. Start in dependency order, each process
 // ready before the next (registry → agents, with their engines registered → router, listing
 // every model), print the summary, stream the logs, report a process that dies (an agent's
-// records are removed at once so routers route around it), and on Ctrl-C/SIGTERM stop in
+// records are removed at once so routers route around it; a registry or router is started
+// again, with back-off, unless it keeps dying), and on Ctrl-C/SIGTERM stop in
 // reverse order: the router (no new requests reach a half-stopped fleet), the agents (each
 // drains its engines), the registry. Nothing is left running: engine PIDs are checked at the end.
 import type { Writable } from 'node:stream';
@@ -33,6 +34,29 @@ interface Running extends RunningInfo {
   child: FleetChild;
 }
 
+/** A registry or router that dies is started again after 1, 2, 4... s (at most 30 s)... */
+const RESTART_BASE_MS = 1000;
+const RESTART_MAX_MS = 30_000;
+/** ...unless it died more than this many times within the window: then it stays down, said so. */
+const MAX_RESTARTS = 5;
+const RESTART_WINDOW_MS = 60_000;
+
+/** Resolves true after ms, false at once when the signal aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<boolean> {
+  if (signal.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const onAbort = (): void => {
+      t.cancel();
+      resolve(false);
+    };
+    const t = systemClock.setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** The exit code: 0 after a stop on request; 130 when interrupted before the fleet was ready. */
 export async function runUp(o: UpOptions): Promise<number> {
   const { plan, out } = o;
@@ -45,6 +69,10 @@ export async function runUp(o: UpOptions): Promise<number> {
 
   const running: Running[] = [];
   let stopping = false;
+  /** Set once the whole fleet was ready: a death before that fails the start instead. */
+  let started = false;
+  /** Deaths of the registry and the router within the restart window (monotonic ms). */
+  const deaths = new Map<string, number[]>();
 
   const onDeath = async (r: Running, e: ExitInfo): Promise<void> => {
     say(`${describeProcess(r.p)} (pid ${r.pid}) stopped unexpectedly: ${describeExit(e)}; its last lines:`);
@@ -60,9 +88,37 @@ export async function runUp(o: UpOptions): Promise<number> {
       say(`removed ${r.p.name} and ${r.p.engine!.recordName} from the registry; ${others.length > 0 ? `the router routes ${r.models.join(', ')} to ${others.map((x) => x.p.name).join(', ')}` : `no other engine serves ${r.models.join(', ')}`}`);
     } else if (r.p.role === 'registry') {
       say('the router keeps routing to the engines it knows; agents register again once a registry answers');
+      if (started) await restart(r);
     } else {
-      say('the router is gone: clients cannot reach the fleet. Ctrl-C stops the rest.');
+      say('the router is gone: clients cannot reach the fleet until it is back');
+      if (started) await restart(r);
     }
+  };
+
+  /** The registry or the router again, on the same port, after a back-off; given up on when it keeps dying. */
+  const restart = async (dead: Running): Promise<void> => {
+    const now = systemClock.monotonic();
+    const recent = (deaths.get(dead.p.name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
+    recent.push(now);
+    deaths.set(dead.p.name, recent);
+    const what = describeProcess(dead.p);
+    if (recent.length > MAX_RESTARTS) {
+      say(`${what} died ${recent.length} times within ${RESTART_WINDOW_MS / 1000} s: not starting it again (its last lines are above). Ctrl-C stops the rest.`);
+      return;
+    }
+    const delayMs = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (recent.length - 1));
+    say(`starting ${what} again in ${delayMs / 1000} s`);
+    if (!(await pause(delayMs, o.signal)) || stopping) return;
+    const r = launch(dead.p);
+    r.models = dead.models;
+    try {
+      await ready(r, dead.p.role === 'router' ? routerReady(dead.p, r.models) : registryReady(dead.p));
+    } catch (err) {
+      // dead again: its own death report (and the next restart) follows from launch()
+      if (!(err instanceof Interrupted) && r.child.running) say(`${what} (pid ${r.pid}) is not ready: ${describeError(err).split('\n')[0]}`);
+      return;
+    }
+    say(`${what} is back (pid ${r.pid})`);
   };
 
   const launch = (p: PlannedProcess): Running => {
@@ -118,6 +174,7 @@ export async function runUp(o: UpOptions): Promise<number> {
     ? `Process logs: ${o.logDir}/<process>.log; engine output: ${o.engineLogDir}.`
     : `Logs follow, prefixed by process (--logs writes them to files instead); engine output: ${o.engineLogDir}.`;
   out.write(formatSummary(plan, infos, { elapsedMs: systemClock.monotonic() - began, logsNote }) + '\n');
+  started = true;
 
   await new Promise<void>((resolve) => (o.signal.aborted ? resolve() : o.signal.addEventListener('abort', () => resolve(), { once: true })));
   stopping = true;
