@@ -1,7 +1,8 @@
 // `switchboard up` as a user runs it: real registry, router, agents and simulated engines on
 // loopback (moved to a free port range with --base-port). The demo fleet serves chat (plain and
 // streamed), embeddings and its model list through the router; an agent killed outright is
-// reported and routed around; Ctrl-C stops every process, engines included; `up` killed
+// reported, routed around and started again; so are a router and a registry; Ctrl-C stops
+// every process, engines included; `up` killed
 // outright still leaves nothing behind; a bad fleet file and a taken port are refused by name.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -93,12 +94,19 @@ describe('switchboard up', () => {
     await proc.waitForLine(/removed chat-b and chat-b-server from the registry; the router routes qwen3-8b to chat-a/, 10_000);
     assert.deepEqual(await pidsGone([chatB.enginePid!]), [], 'the dead agent\'s engine is stopped');
     for (let i = 0; i < 6; i++) assert.equal((await chat(router, 'qwen3-8b', false)).status, 200, `request ${i} after chat-b died`);
+    // then started again, with a new engine, registered again
+    await proc.waitForLine(/starting the agent chat-b again in 1 s/, 5_000);
+    const back = /the agent chat-b is back \(pid (\d+), engine pid (\d+)\)/.exec(await proc.waitForLine(/the agent chat-b is back/, 60_000));
+    assert.ok(back, 'the line names the new agent and engine PIDs');
+    const again = [Number(back[1]), Number(back[2])];
+    t.after(() => killAll(again));
+    assert.notEqual(again[0], chatB.pid);
 
     proc.child.kill('SIGINT');
     assert.equal(await proc.exited, 0);
     assert.ok(proc.lines.some((l) => /stopping: the router, then the agents/.test(l)));
-    assert.ok(proc.lines.some((l) => /stopped 6 processes$/.test(l)), 'six were still running; each stopped');
-    assert.deepEqual(await pidsGone(allPids(rows), 5_000), [], 'no registry, router, agent or engine process is left');
+    assert.ok(proc.lines.some((l) => /stopped 7 processes$/.test(l)), 'all seven were running again; each stopped');
+    assert.deepEqual(await pidsGone([...allPids(rows), ...again], 5_000), [], 'no registry, router, agent or engine process is left, the restarted agent\'s included');
   });
 
   it('--logs writes each process\'s output to files; killed outright, up still leaves nothing running', async (t) => {

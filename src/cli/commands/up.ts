@@ -57,7 +57,8 @@ export const command: CommandSpec = {
   description: [
     'Starts a whole fleet on this machine and keeps it in the foreground: a registry, then an agent',
     'per engine (simulated engines by default), then a router; each is ready before the next',
-    'starts. Prints the processes, URLs and a curl line, then the processes\' logs. Ctrl-C or',
+    'starts. Prints the processes, URLs and a curl line, then the processes\' logs. A process',
+    'that dies is started again (with back-off; not after five deaths within a minute). Ctrl-C or',
     'SIGTERM stops everything in reverse order (the agents drain their engines) and exits 0.',
     'Without a file: the built-in demo fleet (assets/fleet/demo.yaml): router 8080, registry 8081,',
     'five simulated engines on 8100-8109. File keys: docs/configuration.md, "switchboard up".',

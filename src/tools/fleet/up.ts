@@ -1,8 +1,8 @@
 // `switchboard up`: a whole fleet in the foreground. Start in dependency order, each process
 // ready before the next (registry → agents, with their engines registered → router, listing
 // every model), print the summary, stream the logs, report a process that dies (an agent's
-// records are removed at once so routers route around it; a registry or router is started
-// again, with back-off, unless it keeps dying), and on Ctrl-C/SIGTERM stop in
+// records are removed at once so routers route around it) and start it again, with back-off,
+// unless it keeps dying, and on Ctrl-C/SIGTERM stop in
 // reverse order: the router (no new requests reach a half-stopped fleet), the agents (each
 // drains its engines), the registry. Nothing is left running: engine PIDs are checked at the end.
 import type { Writable } from 'node:stream';
@@ -34,7 +34,7 @@ interface Running extends RunningInfo {
   child: FleetChild;
 }
 
-/** A registry or router that dies is started again after 1, 2, 4... s (at most 30 s)... */
+/** A process that dies is started again after 1, 2, 4... s (at most 30 s)... */
 const RESTART_BASE_MS = 1000;
 const RESTART_MAX_MS = 30_000;
 /** ...unless it died more than this many times within the window: then it stays down, said so. */
@@ -71,7 +71,7 @@ export async function runUp(o: UpOptions): Promise<number> {
   let stopping = false;
   /** Set once the whole fleet was ready: a death before that fails the start instead. */
   let started = false;
-  /** Deaths of the registry and the router within the restart window (monotonic ms). */
+  /** Deaths per process within the restart window (monotonic ms). */
   const deaths = new Map<string, number[]>();
 
   const onDeath = async (r: Running, e: ExitInfo): Promise<void> => {
@@ -88,14 +88,13 @@ export async function runUp(o: UpOptions): Promise<number> {
       say(`removed ${r.p.name} and ${r.p.engine!.recordName} from the registry; ${others.length > 0 ? `the router routes ${r.models.join(', ')} to ${others.map((x) => x.p.name).join(', ')}` : `no other engine serves ${r.models.join(', ')}`}`);
     } else if (r.p.role === 'registry') {
       say('the router keeps routing to the engines it knows; agents register again once a registry answers');
-      if (started) await restart(r);
     } else {
       say('the router is gone: clients cannot reach the fleet until it is back');
-      if (started) await restart(r);
     }
+    if (started) await restart(r);
   };
 
-  /** The registry or the router again, on the same port, after a back-off; given up on when it keeps dying. */
+  /** The process again, on the same ports, after a back-off; given up on when it keeps dying. */
   const restart = async (dead: Running): Promise<void> => {
     const now = systemClock.monotonic();
     const recent = (deaths.get(dead.p.name) ?? []).filter((t) => now - t < RESTART_WINDOW_MS);
@@ -111,14 +110,16 @@ export async function runUp(o: UpOptions): Promise<number> {
     if (!(await pause(delayMs, o.signal)) || stopping) return;
     const r = launch(dead.p);
     r.models = dead.models;
+    const check = dead.p.role === 'router' ? routerReady(dead.p, r.models) : dead.p.role === 'agent' ? agentReady(dead.p, plan.registry.url) : registryReady(dead.p);
     try {
-      await ready(r, dead.p.role === 'router' ? routerReady(dead.p, r.models) : registryReady(dead.p));
+      await ready(r, check);
+      if (dead.p.role === 'agent') r.enginePids = (await agentEngines(dead.p).catch(() => ({ pids: [] }))).pids;
     } catch (err) {
       // dead again: its own death report (and the next restart) follows from launch()
       if (!(err instanceof Interrupted) && r.child.running) say(`${what} (pid ${r.pid}) is not ready: ${describeError(err).split('\n')[0]}`);
       return;
     }
-    say(`${what} is back (pid ${r.pid})`);
+    say(`${what} is back (pid ${r.pid}${r.enginePids.length > 0 ? `, engine pid ${r.enginePids.join(', ')}` : ''})`);
   };
 
   const launch = (p: PlannedProcess): Running => {
