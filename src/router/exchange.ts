@@ -76,8 +76,8 @@ export interface Exchange {
   completionTokens: number;
   /** The client went away before the end. */
   clientGone: boolean;
-  /** The gateway's x-ratelimit-* headers are on the response (the backend's own are then dropped). */
-  ownRateLimit: boolean;
+  /** A name prefix of headers the router puts on the response itself ('' for none): the backend's so named are dropped. */
+  ownHeaderPrefix: string;
   /** Run once when the exchange ends, whatever the outcome. */
   readonly onEnd: ((ex: Exchange) => void)[];
 }

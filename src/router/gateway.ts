@@ -3,7 +3,7 @@
 // ends), and one usage record per request written off the request path. Everything here comes
 // from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
 import { asSwitchboardError, rawHeader, type Clock, type Logger, type Random } from '../core/index.js';
-import { estimateTokens, KeysWatcher, type KeyHeaders, NO_RATE_LIMITS, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
+import { estimateTokens, KeysWatcher, type KeyHeaders, NO_RATE_LIMITS, RATE_LIMIT_HEADER_PREFIX, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
 import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';
 import { Aliases } from './aliases.js';
 import type { RouterConfig } from './config.js';
@@ -187,7 +187,7 @@ export class Gateway {
       return false;
     }
     if (adm.lines !== '') {
-      ex.ownRateLimit = true;
+      ex.ownHeaderPrefix = RATE_LIMIT_HEADER_PREFIX;
       // the raw front takes the lines as they are; node's response a header at a time
       if (ex.res.addHeaderLines) ex.res.addHeaderLines(adm.lines);
       else for (const k in adm.headers) ex.res.setHeader(k, adm.headers[k]!);

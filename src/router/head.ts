@@ -56,17 +56,7 @@ export function lowerBlock(lines: string): string {
   return `\n${lines.toLowerCase()}`;
 }
 
-// "\n<name>:" per name looked for, made once: the gateway sets the same few (x-ratelimit-*) on
-// every response, and building the search strings each time showed in profiles. Names come
-// from code, not from clients; the cap is a guard.
-const needles = new Map<string, string>();
-
 /** Whether a lowerBlock() of header lines has a line named `name` (lower case). */
 export function blockHas(lower: string, name: string): boolean {
-  let needle = needles.get(name);
-  if (needle === undefined) {
-    needle = `\n${name}:`;
-    if (needles.size < 256) needles.set(name, needle);
-  }
-  return lower.includes(needle);
+  return lower.includes(`\n${name}:`);
 }

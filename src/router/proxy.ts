@@ -405,9 +405,9 @@ class Upstream implements ResponseHandler {
     return this.run.proxy.ownHeader;
   }
 
-  /** The gateway put its x-ratelimit-* on the response: the backend's are not passed on with them. */
-  get ownRateLimit(): boolean {
-    return this.run.ex.ownRateLimit;
+  /** Headers the gateway put on the response (its x-ratelimit-*): the backend's of that prefix are not passed on. */
+  get ownPrefix(): string {
+    return this.run.ex.ownHeaderPrefix;
   }
 
   onStart(head: ResponseHead): void {

@@ -228,7 +228,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
       promptTokens: 0,
       completionTokens: 0,
       clientGone: false,
-      ownRateLimit: false,
+      ownHeaderPrefix: '',
       onEnd: [],
     };
     seriesOf(ex.modelLabel).inflight.inc();

@@ -12,8 +12,8 @@ import { headerList, isHopByHop, nameIs } from './head.js';
 export interface ResponseHandler {
   /** A header the handler sets on the response itself: a backend's own line of that name is dropped (lower case). */
   readonly ownHeader: string;
-  /** The handler sets x-ratelimit-* itself: a backend's lines named x-ratelimit-… are dropped. */
-  readonly ownRateLimit: boolean;
+  /** Headers the handler sets itself under this name prefix ('' for none): a backend's lines so named are dropped (lower case). */
+  readonly ownPrefix: string;
   onStart(head: ResponseHead): void;
   onData(chunk: Buffer): void;
   onEnd(): void;
@@ -194,7 +194,7 @@ export class Call {
       // one pass over the lines: what frames the body, and the lines to pass on as slices between
       // the ones dropped
       const own = this.handler.ownHeader;
-      const ownRateLimit = this.handler.ownRateLimit;
+      const ownPrefix = this.handler.ownPrefix;
       let length = -1;
       let chunked = false;
       let close = text.charCodeAt(7) === 48; // HTTP/1.0
@@ -228,7 +228,7 @@ export class Call {
           drop =
             (len === 12 && nameIs(text, from, 'x-request-id')) ||
             (len === own.length && nameIs(text, from, own)) ||
-            (ownRateLimit && len > 12 && nameIs(text, from, 'x-ratelimit-')) ||
+            (ownPrefix !== '' && len > ownPrefix.length && nameIs(text, from, ownPrefix)) ||
             isHopByHop(text, from, len);
         }
         if (drop) {

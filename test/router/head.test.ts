@@ -34,7 +34,7 @@ describe('header lines (head.ts)', () => {
     assert.equal(blockHas(lower, 'x-ratelimit-limit-requests'), true);
     assert.equal(blockHas(lower, 'limit-requests'), false);
     assert.equal(blockHas(lower, 'x-ratelimit-limit'), false);
-    assert.equal(blockHas(lower, 'x-ratelimit-limit'), false, 'the second look (a remembered search string) answers the same');
+    assert.equal(blockHas(lower, 'x-ratelimit-limit'), false, 'a second look answers the same');
     assert.equal(blockHas(lowerBlock(''), 'content-type'), false);
   });
 });

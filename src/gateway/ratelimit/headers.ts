@@ -36,25 +36,13 @@ function limitText(n: number): string {
   return t;
 }
 
-/** The six x-ratelimit-* headers from the tightest requests and tokens buckets (either may be absent). */
-export function rateLimitHeaders(requests: BucketReading | undefined, tokens: BucketReading | undefined): Record<string, string> {
-  const h: Record<string, string> = {};
-  if (requests) {
-    h['x-ratelimit-limit-requests'] = limitText(requests.limit);
-    h['x-ratelimit-remaining-requests'] = String(requests.remaining);
-    h['x-ratelimit-reset-requests'] = formatResetDuration(requests.resetMs);
-  }
-  if (tokens) {
-    h['x-ratelimit-limit-tokens'] = limitText(tokens.limit);
-    h['x-ratelimit-remaining-tokens'] = String(tokens.remaining);
-    h['x-ratelimit-reset-tokens'] = formatResetDuration(tokens.resetMs);
-  }
-  return h;
-}
+/** What every rate-limit header's name starts with. */
+export const RATE_LIMIT_HEADER_PREFIX = 'x-ratelimit-';
 
 /**
- * The same headers as one block of lines ("name: value\r\n" each), what the router's raw
- * response takes on the request path: no object, no per-header call.
+ * The six x-ratelimit-* headers from the tightest requests and tokens buckets (either may be
+ * absent) as one block of lines ("name: value\r\n" each): what the router's raw response takes
+ * on the request path, no object and no per-header call.
  */
 export function rateLimitLines(requests: BucketReading | undefined, tokens: BucketReading | undefined): string {
   let s = '';
@@ -65,4 +53,14 @@ export function rateLimitLines(requests: BucketReading | undefined, tokens: Buck
     s += `x-ratelimit-limit-tokens: ${limitText(tokens.limit)}\r\nx-ratelimit-remaining-tokens: ${tokens.remaining}\r\nx-ratelimit-reset-tokens: ${formatResetDuration(tokens.resetMs)}\r\n`;
   }
   return s;
+}
+
+/** The same headers as an object (a refusal's 429, node:http responses, tests). */
+export function rateLimitHeaders(requests: BucketReading | undefined, tokens: BucketReading | undefined): Record<string, string> {
+  const h: Record<string, string> = {};
+  for (const line of rateLimitLines(requests, tokens).split('\r\n')) {
+    const colon = line.indexOf(': ');
+    if (colon > 0) h[line.slice(0, colon)] = line.slice(colon + 2);
+  }
+  return h;
 }

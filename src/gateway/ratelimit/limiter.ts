@@ -112,6 +112,11 @@ function costOf(c: Check, tokens: number): number {
   return c.kind === 'requests' ? 1 : Math.min(tokens, c.spec.capacity);
 }
 
+/** The i-th bucket's reading for the headers; undefined for -1 (no bucket of that kind). */
+function readingOf(checks: readonly Check[], results: readonly TakeResult[], i: number): BucketReading | undefined {
+  return i < 0 ? undefined : { limit: checks[i]!.spec.capacity, remaining: results[i]!.remaining, resetMs: results[i]!.resetMs };
+}
+
 /** Whole tokens a request reserves. */
 function tokensOf(req: AdmitRequest): number {
   return Math.max(0, Math.ceil(req.estimatedTokens));
@@ -354,9 +359,7 @@ export class RateLimiter {
         if (r < 0 || rem < results[r]!.remaining) r = i;
       } else if (t < 0 || rem < results[t]!.remaining) t = i;
     }
-    const reading = (i: number): BucketReading | undefined =>
-      i < 0 ? undefined : { limit: checks[i]!.spec.capacity, remaining: results[i]!.remaining, resetMs: results[i]!.resetMs };
-    return { requests: reading(r), tokens: reading(t) };
+    return { requests: readingOf(checks, results, r), tokens: readingOf(checks, results, t) };
   }
 
   #allowed(plan: Plan, reservedTokens: number, results: TakeResult[]): AllowedAdmission {

@@ -41,22 +41,6 @@ const RESTART_MAX_MS = 30_000;
 const MAX_RESTARTS = 5;
 const RESTART_WINDOW_MS = 60_000;
 
-/** Resolves true after ms, false at once when the signal aborts first. */
-function pause(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      t.cancel();
-      resolve(false);
-    };
-    const t = systemClock.setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** The exit code: 0 after a stop on request; 130 when interrupted before the fleet was ready. */
 export async function runUp(o: UpOptions): Promise<number> {
   const { plan, out } = o;
@@ -107,19 +91,29 @@ export async function runUp(o: UpOptions): Promise<number> {
     }
     const delayMs = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (recent.length - 1));
     say(`starting ${what} again in ${delayMs / 1000} s`);
-    if (!(await pause(delayMs, o.signal)) || stopping) return;
+    const waited = await systemClock.sleep(delayMs, o.signal).then(
+      () => true,
+      () => false,
+    );
+    if (!waited || stopping) return;
     const r = launch(dead.p);
     r.models = dead.models;
-    const check = dead.p.role === 'router' ? routerReady(dead.p, r.models) : dead.p.role === 'agent' ? agentReady(dead.p, plan.registry.url) : registryReady(dead.p);
     try {
-      await ready(r, check);
-      if (dead.p.role === 'agent') r.enginePids = (await agentEngines(dead.p).catch(() => ({ pids: [] }))).pids;
+      await ready(r);
+      if (r.p.role === 'agent') await learnEngines(r);
     } catch (err) {
       // dead again: its own death report (and the next restart) follows from launch()
       if (!(err instanceof Interrupted) && r.child.running) say(`${what} (pid ${r.pid}) is not ready: ${describeError(err).split('\n')[0]}`);
       return;
     }
     say(`${what} is back (pid ${r.pid}${r.enginePids.length > 0 ? `, engine pid ${r.enginePids.join(', ')}` : ''})`);
+  };
+
+  /** A ready agent's engine PIDs, and its models when the plan did not name them. */
+  const learnEngines = async (a: Running): Promise<void> => {
+    const e = await agentEngines(a.p).catch(() => ({ pids: [], models: [] }));
+    a.enginePids = e.pids;
+    if (a.models.length === 0) a.models = e.models;
   };
 
   const launch = (p: PlannedProcess): Running => {
@@ -134,8 +128,12 @@ export async function runUp(o: UpOptions): Promise<number> {
     return r;
   };
 
-  const ready = async (r: Running, check: Check): Promise<void> => {
-    const res = await waitUntil(check, { timeoutMs: o.timeoutMs, signal: o.signal, exited: r.child.exited.then(describeExit) });
+  /** What ready means for each kind of process (the router's: listing every model it was given). */
+  const checkFor = (r: Running): Check =>
+    r.p.role === 'registry' ? registryReady(r.p) : r.p.role === 'agent' ? agentReady(r.p, plan.registry.url) : routerReady(r.p, r.models);
+
+  const ready = async (r: Running): Promise<void> => {
+    const res = await waitUntil(checkFor(r), { timeoutMs: o.timeoutMs, signal: o.signal, exited: r.child.exited.then(describeExit) });
     if (res.ok) return;
     if (res.reason === 'interrupted') throw new Interrupted();
     const tail = r.child.tail(12).map((l) => `\n    ${l}`).join('');
@@ -146,22 +144,18 @@ export async function runUp(o: UpOptions): Promise<number> {
     say(`starting fleet "${plan.name}" from ${plan.source}`);
     say(`starting the registry on ${plan.registry.url}`);
     const reg = launch(plan.registry);
-    await ready(reg, registryReady(plan.registry));
+    await ready(reg);
 
     say(`starting ${plan.agents.length} agents: ${plan.agents.map((a) => `${a.name} (engine :${a.engine!.port})`).join(', ')}`);
     const agents = plan.agents.map(launch);
-    await Promise.all(agents.map((a) => ready(a, agentReady(a.p, plan.registry.url))));
-    for (const a of agents) {
-      const e = await agentEngines(a.p).catch(() => ({ pids: [], models: [] }));
-      a.enginePids = e.pids;
-      if (a.models.length === 0) a.models = e.models;
-    }
+    await Promise.all(agents.map((a) => ready(a)));
+    for (const a of agents) await learnEngines(a);
 
     const models = [...new Set(agents.flatMap((a) => a.models))];
     say(`starting the router on ${plan.router.url}`);
     const router = launch(plan.router);
     router.models = models;
-    await ready(router, routerReady(plan.router, models));
+    await ready(router);
   } catch (err) {
     stopping = true;
     if (!(err instanceof Interrupted)) say(`start-up failed: ${describeError(err).split('\n')[0]}`);
