@@ -98,8 +98,9 @@ describe('SQLite sink batches', () => {
   });
 });
 
-const V2: Migration = {
-  version: 2,
+// a release's next migration, after the shipped ones
+const NEXT: Migration = {
+  version: USAGE_MIGRATIONS.at(-1)!.version + 1,
   name: 'add_note',
   sqlite: ['ALTER TABLE usage_records ADD COLUMN note TEXT'],
   postgres: ['ALTER TABLE usage_records ADD COLUMN note text'],
@@ -113,21 +114,48 @@ describe('usage migrations', () => {
       await s.open();
       await s.close();
     }
-    const v2 = [...USAGE_MIGRATIONS, V2];
+    const withNext = [...USAGE_MIGRATIONS, NEXT];
     for (let i = 0; i < 2; i++) {
-      const s = new SqliteSink({ file, migrations: v2 });
+      const s = new SqliteSink({ file, migrations: withNext });
       await s.open();
       await s.write([usageRow(i)]);
       await s.close();
     }
     const db = new Database(file, { readonly: true });
     try {
-      assert.deepEqual(db.prepare("SELECT version, name FROM schema_migrations WHERE component = 'usage' ORDER BY version").all(), [
-        { version: 1, name: 'usage_records' },
-        { version: 2, name: 'add_note' },
-      ]);
+      assert.deepEqual(
+        db.prepare("SELECT version, name FROM schema_migrations WHERE component = 'usage' ORDER BY version").all(),
+        [...USAGE_MIGRATIONS, NEXT].map((m) => ({ version: m.version, name: m.name })),
+      );
       assert.equal((db.prepare('SELECT count(*) AS n FROM usage_records').get() as { n: number }).n, 2);
       assert.ok((db.prepare('PRAGMA table_info(usage_records)').all() as { name: string }[]).some((c) => c.name === 'note'));
+    } finally {
+      db.close();
+    }
+  });
+
+  it('sqlite: a version-1 database keeps its rows when its table becomes one B-tree on (ts, uid), and a row written again is still stored once', async () => {
+    const file = join(tempDir(), 'usage.db');
+    const v1 = USAGE_MIGRATIONS.filter((m) => m.version === 1);
+    const old = new SqliteSink({ file, migrations: v1 });
+    await old.open();
+    const rows = Array.from({ length: 300 }, (_, i) => usageRow(i));
+    assert.equal(await old.write(rows), 300);
+    await old.close();
+
+    const s = new SqliteSink({ file });
+    await s.open();
+    // a batch whose commit was not acknowledged is written again after the upgrade: nothing doubles
+    assert.equal(await s.write([...rows.slice(250), usageRow(300)]), 1);
+    assert.deepEqual(await s.read({ sinceMs: 0, untilMs: Number.MAX_SAFE_INTEGER }), [...rows, usageRow(300)].sort((a, b) => a.ts - b.ts || (a.uid < b.uid ? -1 : 1)));
+    await s.close();
+    const db = new Database(file, { readonly: true });
+    try {
+      const sql = (db.prepare("SELECT sql FROM sqlite_master WHERE name = 'usage_records'").pluck().get() as string).replace(/\s+/g, ' ');
+      assert.match(sql, /PRIMARY KEY \(ts, uid\)\) WITHOUT ROWID$/);
+      // no index besides the table itself: an insert is one B-tree walk
+      assert.deepEqual(db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records'").pluck().all(), []);
+      assert.equal(db.prepare('SELECT count(*) FROM usage_records').pluck().get(), 301);
     } finally {
       db.close();
     }
@@ -136,7 +164,7 @@ describe('usage migrations', () => {
   it('postgres: applied once, also by several sinks opening at the same moment', async (t) => {
     const schema = await pgSchema(t);
     if (!schema) return;
-    const sinks = Array.from({ length: 4 }, () => new PostgresSink({ url: POSTGRES_URL, schema, migrations: [...USAGE_MIGRATIONS, V2] }));
+    const sinks = Array.from({ length: 4 }, () => new PostgresSink({ url: POSTGRES_URL, schema, migrations: [...USAGE_MIGRATIONS, NEXT] }));
     t.after(() => Promise.all(sinks.map((s) => s.close())));
     await Promise.all(sinks.map((s) => s.open()));
     await sinks[0]!.open();
@@ -144,10 +172,10 @@ describe('usage migrations', () => {
     await c.connect();
     t.after(() => c.end());
     const r = await c.query(`SELECT version, name FROM "${schema}".schema_migrations WHERE component = 'usage' ORDER BY version`);
-    assert.deepEqual(r.rows, [
-      { version: 1, name: 'usage_records' },
-      { version: 2, name: 'add_note' },
-    ]);
+    assert.deepEqual(
+      r.rows,
+      [...USAGE_MIGRATIONS, NEXT].map((m) => ({ version: m.version, name: m.name })),
+    );
     const cols = await c.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'usage_records'`, [schema]);
     assert.ok(cols.rows.some((x: { column_name: string }) => x.column_name === 'note'));
   });

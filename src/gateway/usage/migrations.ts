@@ -62,6 +62,38 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
       'CREATE INDEX usage_records_ts ON usage_records (ts)',
     ],
   },
+  {
+    version: 2,
+    name: 'usage_records_by_time',
+    // SQLite: one B-tree clustered on (ts, uid) instead of a rowid table with two indexes (uid,
+    // ts). A row is one B-tree insert, not three, and new rows land at the right edge of one tree
+    // instead of scattered over the uid index's pages: about a third less CPU per row and fewer
+    // WAL pages per batch (measured, 500-row batches). Time-range reports read it in order.
+    // (ts, uid) dedupes as uid did: a row keeps its ts and uid through every retry. PostgreSQL
+    // keeps its table (a heap; an insert there is not a B-tree walk per index in the router's
+    // process).
+    sqlite: [
+      `CREATE TABLE usage_records_v2 (
+        uid TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        request_id TEXT NOT NULL,
+        key_name TEXT,
+        model TEXT NOT NULL,
+        variant TEXT,
+        backend TEXT,
+        status INTEGER NOT NULL,
+        prompt_tokens INTEGER NOT NULL,
+        completion_tokens INTEGER NOT NULL,
+        ttft_ms REAL,
+        duration_ms REAL NOT NULL,
+        endpoint TEXT NOT NULL,
+        PRIMARY KEY (ts, uid)) WITHOUT ROWID`,
+      'INSERT INTO usage_records_v2 SELECT uid, ts, request_id, key_name, model, variant, backend, status, prompt_tokens, completion_tokens, ttft_ms, duration_ms, endpoint FROM usage_records',
+      'DROP TABLE usage_records',
+      'ALTER TABLE usage_records_v2 RENAME TO usage_records',
+    ],
+    postgres: [],
+  },
 ];
 
 /** The migrations not yet applied, in order (throws if the list is not strictly increasing). */

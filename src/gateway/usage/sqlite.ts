@@ -54,7 +54,7 @@ interface Insert {
 
 function insertSql(rows: number): string {
   const one = `(${USAGE_COLUMNS.map(() => '?').join(', ')})`;
-  return `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => one).join(', ')} ON CONFLICT (uid) DO NOTHING`;
+  return `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES ${Array.from({ length: rows }, () => one).join(', ')} ON CONFLICT DO NOTHING`;
 }
 
 /** Applies the missing migrations, each in an IMMEDIATE transaction (one writer at a time). */

@@ -2,7 +2,7 @@
 // while the router writes; copying the file alone can miss the rows still in usage.db-wal).
 // PostgreSQL: usage_records as JSON lines (the spool's row format), read in one REPEATABLE READ
 // transaction so the export is one consistent snapshot however long it takes. Loading rows back
-// is one transaction per database, `ON CONFLICT (uid) DO NOTHING`: all rows or none, and a
+// is one transaction per database, `ON CONFLICT DO NOTHING`: all rows or none, and a
 // second restore of the same backup inserts nothing.
 import { createReadStream, createWriteStream } from 'node:fs';
 import { once } from 'node:events';
@@ -160,7 +160,7 @@ const CHUNK = 500;
 function insertSql(n: number, pgStyle: boolean): string {
   const w = USAGE_COLUMNS.length;
   const tuples = Array.from({ length: n }, (_, r) => `(${USAGE_COLUMNS.map((_c, c) => (pgStyle ? `$${r * w + c + 1}` : '?')).join(', ')})`);
-  return `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT (uid) DO NOTHING`;
+  return `INSERT INTO usage_records (${USAGE_COLUMNS.join(', ')}) VALUES ${tuples.join(', ')} ON CONFLICT DO NOTHING`;
 }
 
 /** Creates (or migrates) the usage tables at `target` without writing rows: the preflight. */
