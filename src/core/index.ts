@@ -3,6 +3,7 @@ export * from './clock.js';
 export * from './config.js';
 export * from './duration.js';
 export * from './errors.js';
+export * from './fast-prototypes.js';
 export * from './http.js';
 export * from './http-client.js';
 export * from './logger.js';
