@@ -27,6 +27,16 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/**/*.ts'],
+    ignores: ['src/core/redis.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'ioredis', message: "Import Redis from core/redis.ts: it puts String.prototype back in fast mode after ioredis's String subclass." }] },
+      ],
+    },
+  },
+  {
     files: ['src/cli/main.ts', 'bin/**', 'scripts/**', 'bench/**', 'test/fixtures/**'],
     rules: { 'no-restricted-syntax': 'off' },
   },

@@ -5,12 +5,9 @@
 // drive it by hand). A bucket expires when it would be full again, so idle keys leave Redis.
 // Commands fail fast while Redis is away (no offline queue, a short command timeout): the
 // limiter then fails open or closed, and ioredis reconnects in the background.
-import { Redis } from 'ioredis';
-import { describeError, restoreFastStringPrototype, sbErrorFrom, type Clock } from '../../core/index.js';
+import { Redis } from '../../core/redis.js';
+import { describeError, sbErrorFrom, type Clock } from '../../core/index.js';
 import type { BucketSpec, RateLimitStore, TakeResult } from './store.js';
-
-// ioredis declares a subclass of String, which leaves String.prototype slow (core/fast-prototypes.ts)
-restoreFastStringPrototype();
 
 // KEYS[1] = the bucket (hash: tk = tokens, ts = ms of last update)
 // ARGV = amount, capacity, refill per second, now ms ('' = use Redis TIME). The arithmetic is the

@@ -21,16 +21,10 @@ export const MIGRATIONS_TABLE_SQL = {
     applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))`,
 } as const;
 
-export const USAGE_MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    name: 'usage_records',
-    // SQLite keeps ts as integer ms (datetime(ts / 1000, 'unixepoch') reads it); PostgreSQL as
-    // timestamptz, which is what dashboards and psql users expect.
-    sqlite: [
-      `CREATE TABLE usage_records (
-        uid TEXT PRIMARY KEY,
-        ts INTEGER NOT NULL,
+// The SQLite columns after `uid` as version 1 made them; version 2 rebuilds the table with the same
+// ones. Released text like the migrations themselves: never edited, a later change is a new
+// migration.
+const SQLITE_V1_COLUMNS = `ts INTEGER NOT NULL,
         request_id TEXT NOT NULL,
         key_name TEXT,
         model TEXT NOT NULL,
@@ -41,7 +35,18 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
         completion_tokens INTEGER NOT NULL,
         ttft_ms REAL,
         duration_ms REAL NOT NULL,
-        endpoint TEXT NOT NULL)`,
+        endpoint TEXT NOT NULL`;
+
+export const USAGE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'usage_records',
+    // SQLite keeps ts as integer ms (datetime(ts / 1000, 'unixepoch') reads it); PostgreSQL as
+    // timestamptz, which is what dashboards and psql users expect.
+    sqlite: [
+      `CREATE TABLE usage_records (
+        uid TEXT PRIMARY KEY,
+        ${SQLITE_V1_COLUMNS})`,
       'CREATE INDEX usage_records_ts ON usage_records (ts)',
     ],
     postgres: [
@@ -67,28 +72,18 @@ export const USAGE_MIGRATIONS: readonly Migration[] = [
     name: 'usage_records_by_time',
     // SQLite: one B-tree clustered on (ts, uid) instead of a rowid table with two indexes (uid,
     // ts). A row is one B-tree insert, not three, and new rows land at the right edge of one tree
-    // instead of scattered over the uid index's pages: about a third less CPU per row and fewer
-    // WAL pages per batch (measured, 500-row batches). Time-range reports read it in order.
+    // instead of scattered over the uid index's pages: 13% fewer instructions a row and about 30%
+    // fewer WAL page writes a batch (measured, 500-row batches). Time-range reports read it in order.
     // (ts, uid) dedupes as uid did: a row keeps its ts and uid through every retry. PostgreSQL
     // keeps its table (a heap; an insert there is not a B-tree walk per index in the router's
     // process).
     sqlite: [
       `CREATE TABLE usage_records_v2 (
         uid TEXT NOT NULL,
-        ts INTEGER NOT NULL,
-        request_id TEXT NOT NULL,
-        key_name TEXT,
-        model TEXT NOT NULL,
-        variant TEXT,
-        backend TEXT,
-        status INTEGER NOT NULL,
-        prompt_tokens INTEGER NOT NULL,
-        completion_tokens INTEGER NOT NULL,
-        ttft_ms REAL,
-        duration_ms REAL NOT NULL,
-        endpoint TEXT NOT NULL,
+        ${SQLITE_V1_COLUMNS},
         PRIMARY KEY (ts, uid)) WITHOUT ROWID`,
-      'INSERT INTO usage_records_v2 SELECT uid, ts, request_id, key_name, model, variant, backend, status, prompt_tokens, completion_tokens, ttft_ms, duration_ms, endpoint FROM usage_records',
+      // the same columns in the same order: version 1's table is exactly these
+      'INSERT INTO usage_records_v2 SELECT * FROM usage_records',
       'DROP TABLE usage_records',
       'ALTER TABLE usage_records_v2 RENAME TO usage_records',
     ],

@@ -1,7 +1,8 @@
 // One usage record per request, as the router hands it over, and as sinks and the spool store it.
 // A stored row carries a `uid` given by the recorder when the row leaves its buffer: the sinks'
-// key (PostgreSQL's primary key; SQLite's is (ts, uid), the same rows). A write that failed after the database had committed it (a timeout on COMMIT, a
-// crash between insert and spool truncation) is retried with the same uid and skipped by
+// key (PostgreSQL's primary key; SQLite's is (ts, uid), which picks out the same rows). A write
+// that failed after the database had committed it (a timeout on COMMIT, a crash between insert
+// and spool truncation) is retried with the same uid and skipped by
 // `ON CONFLICT DO NOTHING`, so a row is stored exactly once. The request id cannot be that key:
 // the router accepts the client's x-request-id, and clients reuse them.
 import { randomBytes } from 'node:crypto';

@@ -2,14 +2,11 @@
 // stops heartbeating expires through Redis's own key TTL even when no registry is running.
 // Commands fail fast while Redis is unreachable (no offline queue), so the API answers 503 at once
 // instead of hanging, and the connection recovers by itself.
-import { Redis } from 'ioredis';
-import { describeError, restoreFastStringPrototype, sbErrorFrom, silentLogger, type Logger } from '../../core/index.js';
+import { Redis } from '../../core/redis.js';
+import { describeError, sbErrorFrom, silentLogger, type Logger } from '../../core/index.js';
 import type { HealthStatus, HeartbeatInput, ServiceLoad, ServicePatch, StoredService } from '../record.js';
 import { SCRIPTS, type ScriptName } from './redis-scripts.js';
 import { StoreEmitter, type RegistryStore, type StoreListener, type StoreTiming } from './store.js';
-
-// ioredis declares a subclass of String, which leaves String.prototype slow (core/fast-prototypes.ts)
-restoreFastStringPrototype();
 
 export interface RedisStoreOptions extends StoreTiming {
   url: string;
