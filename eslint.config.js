@@ -34,6 +34,15 @@ export default tseslint.config(
         'error',
         { paths: [{ name: 'ioredis', message: "Import Redis from core/redis.ts: it puts String.prototype back in fast mode after ioredis's String subclass." }] },
       ],
+      // Node defines these on globalThis as getters: every use of the global is a LoadGlobalIC
+      // miss and a getter call, even in optimized code (measured on the router's request path).
+      // The module's own export is a plain binding.
+      'no-restricted-globals': [
+        'error',
+        { name: 'Buffer', message: "import { Buffer } from 'node:buffer' (the global is a getter, slow on hot paths)." },
+        { name: 'performance', message: "import { performance } from 'node:perf_hooks' (the global is a getter, slow on hot paths)." },
+        { name: 'process', message: "import process from 'node:process' (the global is a getter, slow on hot paths)." },
+      ],
     },
   },
   {

@@ -1,5 +1,6 @@
 // The agent process (the "babysitter"): its HTTP surface on port + 1, its own registry record,
 // the engines of its config file (and of the model API), heartbeats, and a drain on the way out.
+import process from 'node:process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
   asSwitchboardError,

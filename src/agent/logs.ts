@@ -3,6 +3,7 @@
 // when one passes maxBytes, and at most maxFiles kept per engine (oldest removed). The
 // original babysitters re-logged engine lines into their own log; a crash loop then buried
 // everything else, and nothing bounded the disk.
+import { Buffer } from 'node:buffer';
 import { createWriteStream, existsSync, mkdirSync, openSync, readdirSync, statSync, unlinkSync, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';

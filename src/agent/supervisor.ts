@@ -3,6 +3,7 @@
 // (state "failed") when it crash-loops. The engine runs in its own process group so that a
 // Ctrl-C at the terminal reaches only the agent, which drains before stopping it, and so that
 // stopping it also stops the workers it forked (vLLM, TGI).
+import process from 'node:process';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { describeError, jitter, silentLogger, type Clock, type Logger, type Random, type TimerHandle } from '../core/index.js';
 import type { EngineLog } from './logs.js';

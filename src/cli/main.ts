@@ -1,5 +1,6 @@
 // The switchboard CLI: dispatches to one command module, loaded lazily so that `--help` and
 // short commands start fast. The only place that calls process.exit().
+import process from 'node:process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isSwitchboardError, packageRoot } from '../core/index.js';

@@ -1,6 +1,8 @@
 // Time is injected (STYLE: "Inject time and randomness") so leases, probes, back-off and
 // limiters are testable without sleeping. Components take a Clock; production passes
 // systemClock; tests pass a ManualClock and advance it.
+import { performance } from 'node:perf_hooks';
+
 
 export interface TimerHandle {
   cancel(): void;

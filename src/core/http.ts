@@ -1,5 +1,6 @@
 // HTTP helpers for the control-plane servers (registry, agent, sim, router admin endpoints).
 // The router's proxy path does not use these: it has its own byte-forwarding path.
+import { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer } from 'node:net';

@@ -1,5 +1,6 @@
 // Structured JSON logs (pino). Secrets never reach a log line: the redact paths below cover the
 // places a token or key can appear (headers, config objects, request bodies we log).
+import process from 'node:process';
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 export type { Logger };

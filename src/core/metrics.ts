@@ -1,6 +1,7 @@
 // A small Prometheus registry built for the hot path: a labelled child is looked up once and
 // kept (e.g. per backend), so recording is a number add, with no per-request allocation.
 // Output is the text exposition format 0.0.4 and must pass `promtool check metrics`.
+import process from 'node:process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

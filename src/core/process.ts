@@ -1,5 +1,6 @@
 // Processes by PID: whether one still runs (lock files, PID files, child engines); and the Node
 // flags every switchboard process runs with.
+import process from 'node:process';
 import { readFileSync } from 'node:fs';
 
 /**

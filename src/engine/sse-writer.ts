@@ -2,6 +2,7 @@
 // more is written until 'drain'; pieces produced meanwhile are queued (bounded by the reply's
 // max_tokens, as an engine's output queue is) and go out in one write. Pieces produced in the
 // same tick (zero-delay steps) are corked into one socket write.
+import process from 'node:process';
 import type { ServerResponse } from 'node:http';
 
 export class SseWriter {

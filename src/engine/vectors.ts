@@ -3,6 +3,7 @@
 // token's count) and the sum is L2-normalised. So equal texts give equal vectors, and texts that
 // share words have a higher cosine similarity than unrelated ones: good enough for a demo
 // search to look sensible and for a rerank to put the overlapping documents first.
+import { Buffer } from 'node:buffer';
 import { mix32 } from './hash.js';
 
 /** Adds weight * (the fixed direction of token id) into acc (mulberry32, inlined for speed). */

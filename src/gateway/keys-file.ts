@@ -2,6 +2,7 @@
 // SHA-256 of the key so that a leaked file leaks no key. Read by the router (and re-read on
 // change), written only by `switchboard keys`, which edits the YAML document in place (comments
 // kept), writes a temporary file with mode 0600 and renames it over the old one.
+import process from 'node:process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';

@@ -2,6 +2,7 @@
 // hash compared with timingSafeEqual, so the time taken says nothing about how much of a key
 // was right. Unknown keys go through the same compare against a dummy hash. A KeyRing is
 // immutable: a reload builds a new one and swaps it in whole.
+import { Buffer } from 'node:buffer';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { sbError, type SwitchboardError } from '../core/index.js';
 import { readKeysFile, type KeyEntry, type KeysFile } from './keys-file.js';

@@ -1,5 +1,6 @@
 // The registry's REST API, InfiniLM-SVC compatible (reference §1.3): same paths, status codes,
 // response keys and messages; compact JSON. Errors are `{"error": "<message>", "code": "SB_ERR_..."}`.
+import { Buffer } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isSwitchboardError, parseJson, readBody, RouteTable, sbError, type Clock, type Logger } from '../core/index.js';
 import type { RegistryConfig } from './config.js';

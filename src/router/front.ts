@@ -5,6 +5,7 @@
 // parser does not take on — local endpoints, HEAD, HTTP/1.0, chunked or Expect request bodies,
 // upgrades, oversized bodies, anything malformed — is handed with its connection to node:http
 // (bytes already read included), which then owns that connection and gives the standard answers.
+import { Buffer } from 'node:buffer';
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from './head.js';

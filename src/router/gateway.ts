@@ -2,6 +2,7 @@
 // alias / canary resolution, rate limits (requests and reserved tokens, settled when the response
 // ends), and one usage record per request written off the request path. Everything here comes
 // from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
+import { Buffer } from 'node:buffer';
 import { asSwitchboardError, rawHeader, type Clock, type Logger, type Random } from '../core/index.js';
 import { estimateTokens, KeysWatcher, type KeyHeaders, NO_RATE_LIMITS, RATE_LIMIT_HEADER_PREFIX, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
 import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';

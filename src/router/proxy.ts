@@ -4,6 +4,8 @@
 // Retries happen only while no byte has reached the client: on a connect error, a reset, a 5xx or
 // a timeout before the response starts, on a different backend, within the attempt limit and the
 // retry budget. A stream the backend cuts ends with an SSE error event, never with [DONE].
+import { Buffer } from 'node:buffer';
+import process from 'node:process';
 import { describeError, sbError, type Clock, type Logger, type SwitchboardError, type TimerHandle } from '../core/index.js';
 import type { Backend } from './backend.js';
 import { createBalancer, type Balancer, type BalancerOptions } from './balancers/index.js';

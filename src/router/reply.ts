@@ -1,6 +1,7 @@
 // Answers the router writes itself, on the OpenAI surface: the OpenAI error envelope
 // `{"error": {"message", "type", "param", "code"}}` that the official SDKs read, and the SSE error
 // event that ends a stream the backend cut.
+import { Buffer } from 'node:buffer';
 import type { SwitchboardError } from '../core/index.js';
 import type { ClientResponse } from './exchange.js';
 

@@ -2,6 +2,7 @@
 // checks and the HTTP front. The request handler is the hot path: it reads the body once
 // (needed to route on the model and to retry), answers local endpoints itself and hands the rest
 // to the proxy.
+import { Buffer } from 'node:buffer';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import {
   acceptRequestId,

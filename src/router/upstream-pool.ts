@@ -4,6 +4,7 @@
 // can relay it with backpressure. A connection goes back to its origin's idle stack when a response
 // ends cleanly and the backend did not ask to close it. Timeouts other than connect are the proxy's
 // (its sweep aborts a call); the pool only knows sockets.
+import { Buffer } from 'node:buffer';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { headerList, isHopByHop, nameIs } from './head.js';

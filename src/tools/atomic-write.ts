@@ -2,6 +2,7 @@
 // which replaces the target atomically on POSIX. A reader (an engine starting, `nginx -s
 // reload`) sees the old file or the new one, never half of one, and a failed run leaves the
 // old file alone.
+import process from 'node:process';
 import { randomBytes } from 'node:crypto';
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

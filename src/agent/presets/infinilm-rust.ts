@@ -1,6 +1,7 @@
 // type = "infinilm-rust": `xtask service <config_file> -p <port>` (both originals), with
 // ~/.cargo/bin ahead on PATH as the Python babysitter did. No health endpoint or metrics: ready
 // once it lists models (/v1/models, then /models).
+import process from 'node:process';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendOf, EnginePreset } from './types.js';

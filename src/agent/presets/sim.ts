@@ -1,5 +1,6 @@
 // type = "sim": `switchboard sim` itself, run with this Node binary and this package's launcher,
 // so a node (or a test, or `switchboard up`) has real engine processes without a GPU.
+import process from 'node:process';
 import { join } from 'node:path';
 import { NODE_FLAGS, packageRoot } from '../../core/index.js';
 import { vllmLoad } from './load.js';

@@ -1,3 +1,4 @@
+import process from 'node:process';
 import { createLogger, parseConfig } from '../../core/index.js';
 import { routerConfigSchema } from '../../router/config.js';
 import { buildRouter } from '../../router/server.js';

@@ -5,6 +5,8 @@
 // A lock file keeps a second process from appending to, or deleting, a spool it does not own.
 // File operations run one at a time (a promise chain), so "read to the end, then delete" can
 // never race an append.
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
 import { once } from 'node:events';
 import { createReadStream, mkdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';

@@ -1,5 +1,6 @@
 // The memory store's snapshot file. Written atomically (temp file in the same folder, fsync,
 // rename) so a crash mid-write leaves the previous snapshot, never half of one.
+import process from 'node:process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';

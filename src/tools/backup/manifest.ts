@@ -1,6 +1,7 @@
 // The backup's table of contents: manifest.json at the top of every backup (a folder or a
 // .tar.gz), naming each file, what it is, where it came from, its size and its SHA-256. Restore
 // trusts nothing in a backup that the manifest does not vouch for.
+import process from 'node:process';
 import { createHash } from 'node:crypto';
 import { createReadStream, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';

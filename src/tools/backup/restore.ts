@@ -6,6 +6,7 @@
 // name beside its destination; (4) usage rows are loaded into a database in one transaction;
 // (5) the files are renamed into place, the replaced ones moved back if a rename fails; (6)
 // records are re-registered in a running registry.
+import process from 'node:process';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';

@@ -2,6 +2,7 @@
 // regular files (and what GNU tar or bsdtar make of one when an operator repacks it), without a
 // dependency. Reading is strict on purpose: an archive is untrusted input, so an entry that is
 // not a plain file or folder, or whose name would land outside the extraction folder, is refused.
+import { Buffer } from 'node:buffer';
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, join, posix } from 'node:path';

@@ -3,6 +3,8 @@
 // stops them in order (the agents drain). Attached children (`up`) also get
 // SWITCHBOARD_EXIT_WITH_PARENT=1, so they stop by themselves if `up` is killed outright;
 // daemons (`fleet start-*`) must outlive the command that started them and do not.
+import process from 'node:process';
+import { Buffer } from 'node:buffer';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, fstatSync, mkdirSync, openSync, readSync } from 'node:fs';
 import { dirname, join } from 'node:path';

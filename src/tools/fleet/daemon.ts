@@ -3,6 +3,7 @@
 // a process that runs says so and does nothing; a PID file whose process is gone (or is now
 // some other program: PIDs are reused) is stale and replaced. Stopping sends SIGTERM, waits (an
 // agent drains its engines first), then SIGKILL; engines an agent left behind are killed too.
+import process from 'node:process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describeError, requestJson, sbError, systemClock } from '../../core/index.js';

@@ -5,6 +5,7 @@
 // unless it keeps dying, and on Ctrl-C/SIGTERM stop in
 // reverse order: the router (no new requests reach a half-stopped fleet), the agents (each
 // drains its engines), the registry. Nothing is left running: engine PIDs are checked at the end.
+import process from 'node:process';
 import type { Writable } from 'node:stream';
 import { describeError, requestJson, sbError, systemClock } from '../../core/index.js';
 import { pidAlive } from '../../core/index.js';

@@ -3,6 +3,7 @@
 // (port 0; the URL comes from its "listening" log line, so there is no race for a port). They
 // are stopped by stopAll(), killed at once if this process exits first (a second Ctrl-C), and
 // stop by themselves if it is killed outright (SWITCHBOARD_EXIT_WITH_PARENT, cli/main.ts).
+import process from 'node:process';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';

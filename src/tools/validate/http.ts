@@ -1,6 +1,7 @@
 // The HTTP calls `switchboard validate` makes, as a client would make them: raw bodies (so a
 // malformed one can be sent), every response read whole, streams parsed as SSE, and the headers
 // the router adds (x-switchboard-backend, x-request-id) kept for the checks.
+import { performance } from 'node:perf_hooks';
 import { requestJson, SseParser } from '../../core/index.js';
 
 export interface HttpOptions {
