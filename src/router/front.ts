@@ -73,6 +73,11 @@ function httpDate(): string {
 }
 
 /** The request side of a raw exchange: what the proxy path reads of node's IncomingMessage. */
+/** What a request exposes of its connection. */
+export interface Peer {
+  readonly remoteAddress: string | undefined;
+}
+
 export class RawRequest {
   #rawHeaders: string[] | undefined;
   #headers: IncomingHttpHeaders | undefined;
@@ -84,7 +89,8 @@ export class RawRequest {
     readonly head: string,
     /** Where the header lines begin in `head`. */
     readonly headersAt: number,
-    readonly socket: Socket,
+    /** The connection's peer (read once per connection: node's remoteAddress getter is not cheap). */
+    readonly socket: Peer,
     /** The header lines to forward, as sent: hop-by-hop ones, host, content-length, x-request-id and x-forwarded-for out. */
     readonly passHeaders: string,
     readonly requestIdHeader: string | undefined,
@@ -351,10 +357,14 @@ class Conn {
   closeAfter = false;
   #clientEnded = false;
 
+  /** The client's address, as RawRequest.socket: read once here, not on each request. */
+  readonly peer: Peer;
+
   constructor(
     readonly socket: Socket,
     readonly front: Front,
   ) {
+    this.peer = { remoteAddress: socket.remoteAddress };
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
@@ -428,7 +438,7 @@ class Conn {
     }
     const res = new RawResponse(this);
     this.#res = res;
-    this.front.options.handle(new RawRequest(req.method, req.url, text, req.headers, this.socket, req.pass, req.requestId, req.xff), res, req.path, body);
+    this.front.options.handle(new RawRequest(req.method, req.url, text, req.headers, this.peer, req.pass, req.requestId, req.xff), res, req.path, body);
   }
 
   /** The request line and headers, or undefined when node:http should have the connection. */

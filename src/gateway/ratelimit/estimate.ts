@@ -49,9 +49,15 @@ export function estimatePromptTokens(body: unknown, charsPerToken = 4): number {
     t.tokens += PER_MESSAGE * b.messages.length;
     walk(b.messages, t, 0);
   }
-  for (const field of ['prompt', 'input', 'query', 'documents', 'tools', 'functions', 'system']) {
-    if (b[field] !== undefined) walk(b[field], t, 0);
-  }
+  // named reads, not a loop over the names: a read by a variable key on a parsed body is a
+  // megamorphic keyed load each (measured on the request path)
+  if (b.prompt !== undefined) walk(b.prompt, t, 0);
+  if (b.input !== undefined) walk(b.input, t, 0);
+  if (b.query !== undefined) walk(b.query, t, 0);
+  if (b.documents !== undefined) walk(b.documents, t, 0);
+  if (b.tools !== undefined) walk(b.tools, t, 0);
+  if (b.functions !== undefined) walk(b.functions, t, 0);
+  if (b.system !== undefined) walk(b.system, t, 0);
   return Math.ceil(t.chars / charsPerToken) + t.tokens;
 }
 
