@@ -32,5 +32,7 @@ YAML
   args+=(--config "$WORK_DIR/routing.yaml")
 fi
 # run through the launcher as `npx switchboard router` does: its shebang carries the Node flags
-# (core NODE_FLAGS) a switchboard process runs with
-SWITCHBOARD_LOG_LEVEL=warn exec "$here/bin/switchboard.js" router "${args[@]}" ${ROUTER_ARGS:-}
+# (core NODE_FLAGS) a switchboard process runs with. ROUTER_EXEC, when set, is the command that runs
+# the launcher instead (bench/instructions.ts: valgrind and node with those flags).
+# shellcheck disable=SC2086
+SWITCHBOARD_LOG_LEVEL=warn exec ${ROUTER_EXEC:-} "$here/bin/switchboard.js" router "${args[@]}" ${ROUTER_ARGS:-}

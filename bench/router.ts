@@ -6,17 +6,8 @@
 // BENCH_REPEAT (3: router-and-nginx runs), BENCH_POLICIES=0 and BENCH_NAIVE=0 (skip those runs).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
-
-function peersDir(): string | undefined {
-  for (const d of [process.env.BENCH_PEERS_DIR, join(root, '..', 'shared', 'bench-peers')]) {
-    if (d && existsSync(join(d, 'run.sh'))) return d;
-  }
-  return undefined;
-}
+import { join } from 'node:path';
+import { peersDir, root } from './lib/peers.js';
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolvePromise, reject) => {

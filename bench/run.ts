@@ -8,6 +8,7 @@ interface BenchModule {
 const BENCHES: { name: string; load: () => Promise<BenchModule> }[] = [
   { name: 'registry', load: () => import('./registry.js') },
   { name: 'router', load: () => import('./router.js') },
+  { name: 'instructions', load: () => import('./instructions.js') },
   { name: 'routing', load: () => import('./routing.js') },
 ];
 
