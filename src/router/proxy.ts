@@ -17,6 +17,7 @@ import { sendOpenAIError, sseErrorEvent } from './reply.js';
 import { RetryBudget } from './retry-budget.js';
 import type { ServiceTable } from './table.js';
 import { UpstreamPool, type Call, type ResponseHandler, type ResponseHead } from './upstream-pool.js';
+import { usageOfJson } from './usage-scan.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const DONE = Buffer.from('data: [DONE]');
@@ -26,8 +27,6 @@ const USAGE_SEARCH_BYTES = 2048;
 const TAIL_BYTES = 64;
 const DATA = Buffer.from('data:');
 const USAGE = Buffer.from('"usage":{');
-const PROMPT_TOKENS = /"prompt_tokens":\s*(\d+)/;
-const COMPLETION_TOKENS = /"completion_tokens":\s*(\d+)/;
 /** Non-streamed bodies up to this size are kept to read `usage` from; larger ones are not. */
 const USAGE_BODY_LIMIT = 256 * 1024;
 
@@ -573,14 +572,8 @@ class Upstream implements ResponseHandler {
       }
     } else if (this.#kept && this.#kept.length > 0) {
       // read the two counts after "usage":{ without parsing the whole body
-      const body = this.#kept.length === 1 ? this.#kept[0]! : Buffer.concat(this.#kept);
-      const at = body.indexOf(USAGE);
-      if (at !== -1) {
-        const text = body.toString('latin1', at, Math.min(body.length, at + 400));
-        const p = PROMPT_TOKENS.exec(text);
-        const c = COMPLETION_TOKENS.exec(text);
-        this.#setUsage({ prompt_tokens: p ? Number(p[1]) : undefined, completion_tokens: c ? Number(c[1]) : undefined });
-      }
+      const u = usageOfJson(this.#kept.length === 1 ? this.#kept[0]! : Buffer.concat(this.#kept));
+      if (u) this.#setUsage(u);
     }
     ex.res.end();
     this.run.finish();
