@@ -18,9 +18,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { NODE_FLAGS } from '../src/core/index.js';
+import { NODE_FLAGS, packageRoot } from '../src/core/index.js';
 import { sendChats } from './lib/chat-client.js';
-import { peersDir, root } from './lib/peers.js';
+import { peersDir } from './lib/peers.js';
 
 const BASE_PORT = 18400;
 
@@ -62,6 +62,25 @@ http {
 `;
 }
 
+/** The router through bench/router-peer.sh (as the `router` bench runs it), under valgrind via ROUTER_EXEC. */
+function routerSystem(name: string, policies: boolean): System {
+  return {
+    name,
+    command: (vg, port, up, work) => ({
+      cmd: `exec bash ${join(packageRoot(), 'bench', 'router-peer.sh')}`,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        UPSTREAM_URL: `http://127.0.0.1:${up}`,
+        WORK_DIR: work,
+        ROUTER_POLICIES: policies ? '1' : '0',
+        ROUTER_EXEC: `${vg} node ${NODE_FLAGS.join(' ')}`,
+      },
+    }),
+  };
+}
+
 const SYSTEMS: System[] = [
   {
     name: 'nginx',
@@ -74,24 +93,12 @@ const SYSTEMS: System[] = [
   {
     name: 'node pass-through (floor)',
     command: (vg, port, up) => ({
-      cmd: `exec ${vg} node ${join(root, 'dist', 'bench', 'lib', 'pass-through.js')}`,
+      cmd: `exec ${vg} node ${join(packageRoot(), 'dist', 'bench', 'lib', 'pass-through.js')}`,
       env: { ...process.env, PORT: String(port), UPSTREAM_PORT: String(up) },
     }),
   },
-  {
-    name: 'router',
-    command: (vg, port, up, work) => ({
-      cmd: `exec bash ${join(root, 'bench', 'router-peer.sh')}`,
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${up}`, WORK_DIR: work, ROUTER_EXEC: `${vg} node ${NODE_FLAGS.join(' ')}` },
-    }),
-  },
-  {
-    name: 'router + keys, limits, usage',
-    command: (vg, port, up, work) => ({
-      cmd: `exec bash ${join(root, 'bench', 'router-peer.sh')}`,
-      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', UPSTREAM_URL: `http://127.0.0.1:${up}`, WORK_DIR: work, ROUTER_POLICIES: '1', ROUTER_EXEC: `${vg} node ${NODE_FLAGS.join(' ')}` },
-    }),
-  },
+  routerSystem('router', false),
+  routerSystem('router + keys, limits, usage', true),
 ];
 
 /** Whether nothing listens on 127.0.0.1:port (a leftover server would answer in place of the one started). */
@@ -154,7 +161,6 @@ async function measure(sys: System, index: number, modes: readonly string[], ups
   child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-4000)));
   const warm = Number(process.env.BENCH_INSTR_WARMUP ?? 20_000);
   const n = Number(process.env.BENCH_INSTR_REQUESTS ?? 10_000);
-  const perRequest = new Map<string, number>();
   try {
     await ready(port, child, sys.name);
     for (const mode of modes) {
@@ -167,7 +173,6 @@ async function measure(sys: System, index: number, modes: readonly string[], ups
       callgrindControl(child.pid!, ['-i', 'off'], env);
       // a part file per mode: <out>.1, <out>.2, ... (counters start again from zero after each)
       callgrindControl(child.pid!, ['-d'], env);
-      perRequest.set(mode, n);
     }
   } catch (err) {
     child.kill('SIGKILL');
@@ -179,7 +184,7 @@ async function measure(sys: System, index: number, modes: readonly string[], ups
   await exited;
   clearTimeout(timer);
   const result = new Map<string, number>();
-  modes.forEach((mode, i) => result.set(mode, totalOf(`${out}.${i + 1}`) / perRequest.get(mode)!));
+  modes.forEach((mode, i) => result.set(mode, totalOf(`${out}.${i + 1}`) / n));
   return result;
 }
 

@@ -7,7 +7,8 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { peersDir, root } from './lib/peers.js';
+import { packageRoot } from '../src/core/index.js';
+import { peersDir } from './lib/peers.js';
 
 function sh(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolvePromise, reject) => {
@@ -89,7 +90,7 @@ export async function run(): Promise<void> {
   // other's. So the router and nginx are measured side by side BENCH_REPEAT times (3), each run
   // its own pairing, and the table gives every run's ratio and their median.
   const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? '3'));
-  const router = `bash ${join(root, 'bench', 'router-peer.sh')}`;
+  const router = `bash ${join(packageRoot(), 'bench', 'router-peer.sh')}`;
   const env: NodeJS.ProcessEnv = { ...process.env, SYSTEMS: `${process.env.BENCH_SYSTEMS ?? 'direct nginx portkey'}`, EXTRA_CMD: router, EXTRA_NAME: 'router' };
   const runs: Row[][] = [await harness(dir, seconds, conns, env)];
   for (let i = 1; i < repeat; i++) runs.push(await harness(dir, seconds, conns, { ...env, SYSTEMS: 'nginx' }));

@@ -3,7 +3,6 @@
 // systemClock; tests pass a ManualClock and advance it.
 import { performance } from 'node:perf_hooks';
 
-
 export interface TimerHandle {
   cancel(): void;
 }

@@ -72,12 +72,12 @@ function httpDate(): string {
   return dateText;
 }
 
-/** The request side of a raw exchange: what the proxy path reads of node's IncomingMessage. */
 /** What a request exposes of its connection. */
 export interface Peer {
   readonly remoteAddress: string | undefined;
 }
 
+/** The request side of a raw exchange: what the proxy path reads of node's IncomingMessage. */
 export class RawRequest {
   #rawHeaders: string[] | undefined;
   #headers: IncomingHttpHeaders | undefined;
