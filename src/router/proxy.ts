@@ -17,7 +17,7 @@ import { sendOpenAIError, sseErrorEvent } from './reply.js';
 import { RetryBudget } from './retry-budget.js';
 import type { ServiceTable } from './table.js';
 import { UpstreamPool, type Call, type ResponseHandler, type ResponseHead } from './upstream-pool.js';
-import { usageOfJson } from './usage-scan.js';
+import { usageObjectAt, usageOfJson } from './usage-scan.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length']);
 const DONE = Buffer.from('data: [DONE]');
@@ -26,7 +26,6 @@ const USAGE_SEARCH_BYTES = 2048;
 /** How much of a stream's end is kept to find [DONE] in, across reads. */
 const TAIL_BYTES = 64;
 const DATA = Buffer.from('data:');
-const USAGE = Buffer.from('"usage":{');
 /** Non-streamed bodies up to this size are kept to read `usage` from; larger ones are not. */
 const USAGE_BODY_LIMIT = 256 * 1024;
 
@@ -527,8 +526,8 @@ class Upstream implements ResponseHandler {
     for (const c of [this.#prev, this.#last]) {
       if (!c) continue;
       const from = Math.max(0, c.length - USAGE_SEARCH_BYTES);
-      const u = c.indexOf(USAGE, from);
-      if (u !== -1) this.#readStreamUsage(c, u);
+      const u = usageObjectAt(c.toString('latin1', from), 0);
+      if (u !== -1) this.#readStreamUsage(c, from + u);
     }
   }
 

@@ -1,4 +1,4 @@
-// The token counts of a non-streamed OpenAI response, read from its bytes without parsing the body:
+// The token counts of an OpenAI response, read from its bytes without parsing the body:
 // the `usage` object's prompt_tokens and completion_tokens (usage rows, token metrics, and what a
 // rate-limit reservation settles to). A small body is searched as one latin1 string: string
 // searches are V8 builtins, where Buffer#indexOf is a call into C++ whose overhead cost more than
@@ -44,8 +44,11 @@ function countAfter(text: string, key: string, from: number, to: number): number
   return i > start ? n : undefined;
 }
 
-/** The first `"usage"` key followed by an object in text from `from`: the index of its `{`, or -1. */
-function usageObject(text: string, from: number): number {
+/**
+ * The first `"usage"` key followed by an object in text from `from`: the index of its `{`, or -1.
+ * Also how the proxy finds a stream's usage event (stream_options.include_usage).
+ */
+export function usageObjectAt(text: string, from: number): number {
   for (let k = text.indexOf(USAGE_KEY, from); k !== -1; k = text.indexOf(USAGE_KEY, k + 1)) {
     const at = pastPunct(text, k + USAGE_KEY.length, text.length, 58 /* : */);
     if (at !== -1 && text.charCodeAt(at) === 123 /* { */) return at;
@@ -59,13 +62,13 @@ export function usageOfJson(body: Buffer): UsageCounts | undefined {
   let at: number;
   if (body.length <= TEXT_BYTES) {
     text = body.toString('latin1');
-    at = usageObject(text, 0);
+    at = usageObjectAt(text, 0);
   } else {
     at = -1;
     text = '';
     for (let b = body.indexOf(USAGE_KEY_BYTES); b !== -1 && at === -1; b = body.indexOf(USAGE_KEY_BYTES, b + 1)) {
       text = body.toString('latin1', b, Math.min(body.length, b + USAGE_SPAN));
-      at = usageObject(text, 0);
+      at = usageObjectAt(text, 0);
     }
   }
   if (at === -1) return undefined;

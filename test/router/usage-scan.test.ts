@@ -1,9 +1,12 @@
 // Token counts read from a JSON response's bytes: the same numbers JSON.parse would give, small
 // bodies and large ones (the two search paths), with the whitespace Python's json.dumps writes,
-// and nothing read from look-alikes inside strings.
+// and nothing read from look-alikes inside strings; a stream's usage event through the router.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { USAGE_SPAN, usageOfJson } from '../../src/router/usage-scan.js';
+import { chat, sleep, startRouter } from './helpers.js';
 
 const completion = (usage: unknown, content = 'Hello there.', pad = 0): Record<string, unknown> => ({
   id: 'chatcmpl-1',
@@ -44,5 +47,31 @@ describe('usage counts from response bytes', () => {
     const far = `{"usage":{"other":"${'y'.repeat(USAGE_SPAN)}","prompt_tokens":1,"completion_tokens":2}}`;
     assert.deepEqual(usageOfJson(Buffer.from(far)), { prompt_tokens: undefined, completion_tokens: undefined });
     assert.deepEqual(usageOfJson(Buffer.from('{"usage":{"prompt_tokens":"7","completion_tokens":-1}}')), { prompt_tokens: undefined, completion_tokens: undefined });
+  });
+});
+
+describe('usage counts through the router', () => {
+  it('reads a stream\'s usage event written with json.dumps spacing', async (t) => {
+    // a backend whose final event carries "usage": {...} with spaces, as Python's json.dumps writes it
+    const backend = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('data: {"id": "c", "choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\n');
+        res.write('data: {"id": "c", "choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 22}}\n\n');
+        res.end('data: [DONE]\n\n');
+      });
+    });
+    await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+    t.after(() => new Promise<void>((r) => backend.close(() => r())));
+    const port = (backend.address() as AddressInfo).port;
+    const router = await startRouter(t, {}, [{ name: 'py', host: '127.0.0.1', port, url: `http://127.0.0.1:${port}`, status: 'running', healthy: true, metadata: { type: 'openai-api', models: ['m1'] }, static: true }]);
+    const seen: { prompt: number; completion: number }[] = [];
+    router.events.onRequest((ex) => seen.push({ prompt: ex.promptTokens, completion: ex.completionTokens }));
+    const res = await chat(router.url, { model: 'm1', stream: true });
+    assert.equal(res.status, 200);
+    await res.text();
+    for (let i = 0; i < 50 && seen.length === 0; i++) await sleep(10);
+    assert.deepEqual(seen, [{ prompt: 11, completion: 22 }]);
   });
 });
