@@ -8,6 +8,8 @@
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { slabAlloc } from './slab.js';
+import { readAsStream, readShared } from './socket-reads.js';
 import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from './head.js';
 
 export interface FrontOptions {
@@ -257,7 +259,7 @@ export class RawResponse {
     const headLen = head === undefined ? 0 : head.length;
     const digits = this.#chunked ? hexDigits(data.length) : 0;
     const prefix = headLen + (this.#chunked ? digits + 2 : 0);
-    const framed = Buffer.allocUnsafe(prefix + data.length + (this.#chunked ? 2 : 0));
+    const framed = slabAlloc(prefix + data.length + (this.#chunked ? 2 : 0));
     if (head !== undefined) framed.write(head, 0, 'latin1');
     if (this.#chunked) {
       let v = data.length;
@@ -287,7 +289,7 @@ export class RawResponse {
       socket.write(head, 'latin1');
       return socket.write(bytes);
     }
-    const out = Buffer.allocUnsafe(head.length + bytes.length);
+    const out = slabAlloc(head.length + bytes.length);
     out.write(head, 0, 'latin1');
     bytes.copy(out, head.length);
     return socket.write(out);
@@ -365,7 +367,8 @@ class Conn {
     readonly front: Front,
   ) {
     this.peer = { remoteAddress: socket.remoteAddress };
-    socket.on('data', this.#onData);
+    // reads into the shared buffer when this Node allows it (socket-reads.ts), else 'data' events
+    if (!readShared(socket, this.#onData)) socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('close', this.#onClose);
     socket.on('error', noop);
@@ -528,6 +531,7 @@ class Conn {
     const socket = this.socket;
     socket.pause();
     socket.removeListener('data', this.#onData);
+    readAsStream(socket);
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('close', this.#onClose);
     socket.removeListener('error', noop);

@@ -8,6 +8,7 @@ import { Buffer } from 'node:buffer';
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import { headerList, isHopByHop, nameIs } from './head.js';
+import { onreadCopying } from './socket-reads.js';
 
 /** What a call reports, in order: start, data*, then end or error (exactly one of them). */
 export interface ResponseHandler {
@@ -64,8 +65,6 @@ export interface Origin {
 
 const CRLF2 = Buffer.from('\r\n\r\n');
 const MAX_HEAD = 64 * 1024;
-/** Where plain-TCP backend connections read into; what is read is copied out before the next read. */
-const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 type BodyMode = 'none' | 'length' | 'chunked' | 'close';
 type ChunkState = 'size' | 'data' | 'data-crlf' | 'trailer';
@@ -503,16 +502,10 @@ export class UpstreamPool {
           host: origin.host,
           port: origin.port,
           noDelay: true,
-          // reads land in one shared buffer and are copied out at their size (a pooled slice for
-          // small ones), instead of a new 64 KiB allocation, an ArrayBuffer and a stream 'data'
-          // event per read; pause() and resume() still apply
-          onread: {
-            buffer: READ_BUFFER,
-            callback: (n: number, buf: Uint8Array): boolean => {
-              conn.received(Buffer.from(buf.subarray(0, n)));
-              return true;
-            },
-          },
+          // reads land in one shared buffer and are copied out at their size, instead of a new
+          // 64 KiB allocation, an ArrayBuffer and a stream 'data' event per read; pause() and
+          // resume() still apply
+          onread: onreadCopying((bytes) => conn.received(bytes)),
         });
     // (the read callback runs after connect, by when conn is set)
     const conn = new Conn(socket, this, origin);
