@@ -78,6 +78,8 @@ export interface Exchange {
   clientGone: boolean;
   /** A name prefix of headers the router puts on the response itself ('' for none): the backend's so named are dropped. */
   ownHeaderPrefix: string;
+  /** The rate-limit reservation an admitted request holds, settled to its real tokens when it ends. */
+  reservation: { settle(actualTokens: number): Promise<void> } | undefined;
   /** Run once when the exchange ends, whatever the outcome. */
   readonly onEnd: ((ex: Exchange) => void)[];
 }

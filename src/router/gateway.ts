@@ -30,6 +30,11 @@ function endpointPath(url: string): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** Settles an exchange's rate-limit reservation when it ends (one function for every exchange: no closure per request). */
+function settleReservation(e: Exchange): void {
+  void e.reservation?.settle(e.promptTokens + e.completionTokens);
+}
+
 /**
  * The two headers a key can come in, each read off the request when asked: x-api-key is only
  * looked for when there is no Authorization (a look for an absent header reads every line).
@@ -193,9 +198,8 @@ export class Gateway {
       if (ex.res.addHeaderLines) ex.res.addHeaderLines(adm.lines);
       else for (const k in adm.headers) ex.res.setHeader(k, adm.headers[k]!);
     }
-    ex.onEnd.push((e) => {
-      void adm.settle(e.promptTokens + e.completionTokens);
-    });
+    ex.reservation = adm;
+    ex.onEnd.push(settleReservation);
     return true;
   }
 

@@ -230,6 +230,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
       completionTokens: 0,
       clientGone: false,
       ownHeaderPrefix: '',
+      reservation: undefined,
       onEnd: [],
     };
     seriesOf(ex.modelLabel).inflight.inc();

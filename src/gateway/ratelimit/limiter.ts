@@ -122,7 +122,9 @@ function tokensOf(req: AdmitRequest): number {
   return Math.max(0, Math.ceil(req.estimatedTokens));
 }
 
-const NOOP_SETTLE = (): Promise<void> => Promise.resolve();
+/** What a settle that had nothing to wait for returns (one promise for all of them). */
+const SETTLED: Promise<void> = Promise.resolve();
+const NOOP_SETTLE = (): Promise<void> => SETTLED;
 const EMPTY_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 const UNLIMITED: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, lines: '', degraded: false, settle: NOOP_SETTLE });
 const FAIL_OPEN: AllowedAdmission = Object.freeze({ allowed: true as const, headers: EMPTY_HEADERS, lines: '', degraded: true, settle: NOOP_SETTLE });
@@ -154,22 +156,25 @@ class Allowed implements AllowedAdmission {
     return (this.#headers ??= rateLimitHeaders(this.requests, this.tokens));
   }
 
-  async settle(actualTokens: number): Promise<void> {
-    if (this.#done || this.reserved.length === 0) return;
+  settle(actualTokens: number): Promise<void> {
+    if (this.#done || this.reserved.length === 0) return SETTLED;
     this.#done = true;
     const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
     const { store, reserved, reservedTokens } = this;
-    if (store.giveNow) {
-      for (const c of reserved) {
-        const back = costOf(c, reservedTokens) - used;
-        if (back !== 0) store.giveNow(c.bucket, back, c.spec);
-      }
-      return;
-    }
-    const gives: Promise<void>[] = [];
+    if (!store.giveNow) return this.#give(used);
+    // the in-process store: no promise made, none awaited (this runs at the end of every request)
     for (const c of reserved) {
       const back = costOf(c, reservedTokens) - used;
-      if (back !== 0) gives.push(store.give(c.bucket, back, c.spec));
+      if (back !== 0) store.giveNow(c.bucket, back, c.spec);
+    }
+    return SETTLED;
+  }
+
+  async #give(used: number): Promise<void> {
+    const gives: Promise<void>[] = [];
+    for (const c of this.reserved) {
+      const back = costOf(c, this.reservedTokens) - used;
+      if (back !== 0) gives.push(this.store.give(c.bucket, back, c.spec));
     }
     for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.counters.settleErrors++;
   }
