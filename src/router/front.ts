@@ -8,9 +8,9 @@
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from './head.js';
 import { slabAlloc } from './slab.js';
 import { readAsStream, readShared } from './socket-reads.js';
-import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from './head.js';
 
 export interface FrontOptions {
   /** Takes the connections this front does not serve itself. Never listens on its own. */
@@ -531,10 +531,10 @@ class Conn {
     const socket = this.socket;
     socket.pause();
     socket.removeListener('data', this.#onData);
-    readAsStream(socket);
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('close', this.#onClose);
     socket.removeListener('error', noop);
+    readAsStream(socket);
     this.front.forget(this);
     if (this.#buffered > 0) socket.unshift(this.#chunks.length === 1 ? this.#chunks[0]! : Buffer.concat(this.#chunks, this.#buffered));
     this.#chunks = [];

@@ -11,6 +11,9 @@ const SLAB_BYTES = 64 * 1024;
 /** Larger copies get a buffer of their own. */
 export const MAX_SLICE = SLAB_BYTES / 4;
 
+/** Sizes Node's own pool serves (Buffer.from and allocUnsafe take a pool slice below this). */
+const NODE_POOL_LIMIT = Buffer.poolSize >>> 1;
+
 let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
 let used = 0;
 
@@ -29,7 +32,7 @@ export function slabAlloc(size: number): Buffer {
 
 /** A copy of `bytes`: Node's pool when small, else a slab slice (see slabAlloc). */
 export function copyOut(bytes: Uint8Array): Buffer {
-  if (bytes.length < 4096) return Buffer.from(bytes);
+  if (bytes.length < NODE_POOL_LIMIT) return Buffer.from(bytes);
   const out = slabAlloc(bytes.length);
   out.set(bytes);
   return out;

@@ -9,6 +9,7 @@ import { connect, createServer, type AddressInfo, type Server, type Socket } fro
 import { describe, it, type TestContext } from 'node:test';
 import { MAX_SLICE, copyOut, slabAlloc } from '../../src/router/slab.js';
 import { READ_BUFFER, readAsStream, readShared } from '../../src/router/socket-reads.js';
+import { eventually } from '../helpers/process.js';
 
 async function pair(t: TestContext): Promise<{ server: Server; client: Socket; accepted: Socket }> {
   const server = createServer();
@@ -25,13 +26,8 @@ async function pair(t: TestContext): Promise<{ server: Server; client: Socket; a
   return { server, client, accepted };
 }
 
-const until = async (cond: () => boolean, ms = 5000): Promise<void> => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
+/** Polls every 5 ms (socket reads land quickly), up to 5 s. */
+const until = (cond: () => boolean): Promise<true> => eventually(() => cond() || undefined, 5000, 5);
 
 describe('router socket reads', () => {
   it('reads an accepted socket through the shared buffer: every byte once, in order, copies that stay put', async (t) => {

@@ -161,21 +161,20 @@ class Allowed implements AllowedAdmission {
     this.#done = true;
     const used = Number.isFinite(actualTokens) ? Math.max(0, Math.ceil(actualTokens)) : 0;
     const { store, reserved, reservedTokens } = this;
-    if (!store.giveNow) return this.#give(used);
-    // the in-process store: no promise made, none awaited (this runs at the end of every request)
+    // the in-process store answers on the spot: no promise made, none awaited (this runs at the
+    // end of every request)
+    let gives: Promise<void>[] | undefined;
     for (const c of reserved) {
       const back = costOf(c, reservedTokens) - used;
-      if (back !== 0) store.giveNow(c.bucket, back, c.spec);
+      if (back === 0) continue;
+      if (store.giveNow) store.giveNow(c.bucket, back, c.spec);
+      else (gives ??= []).push(store.give(c.bucket, back, c.spec));
     }
-    return SETTLED;
+    return gives ? this.#counted(gives) : SETTLED;
   }
 
-  async #give(used: number): Promise<void> {
-    const gives: Promise<void>[] = [];
-    for (const c of this.reserved) {
-      const back = costOf(c, this.reservedTokens) - used;
-      if (back !== 0) gives.push(this.store.give(c.bucket, back, c.spec));
-    }
+  /** Waits for the store's gives, counting the ones that failed. */
+  async #counted(gives: Promise<void>[]): Promise<void> {
     for (const r of await Promise.allSettled(gives)) if (r.status === 'rejected') this.counters.settleErrors++;
   }
 }
