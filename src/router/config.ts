@@ -119,6 +119,8 @@ export const routerConfigSchema = z.strictObject({
   dataDir: z.string().min(1).optional(),
   /** Usage database: sqlite:<file>, a .db path, or postgres://... (default: <dataDir>/usage.db). */
   usageDb: z.string().min(1).optional(),
+  /** Usage rows older than this many days are deleted (hourly, in small batches); unset keeps every row. */
+  usageRetentionDays: z.number().positive().max(36_500).optional(),
   /** How often the config file is checked for changes (0 = only on SIGHUP or POST /admin/reload). */
   reloadIntervalMs: z.number().int().min(0).default(2_000),
 

@@ -25,6 +25,10 @@ export interface GatewayDeps {
 }
 
 /** A URL's path (the query cut off). */
+function retentionMs(config: RouterConfig): number | undefined {
+  return config.usageRetentionDays === undefined ? undefined : config.usageRetentionDays * 86_400_000;
+}
+
 function endpointPath(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);
@@ -82,8 +86,11 @@ export class Gateway {
       onStateChange: (s) => deps.metrics.rateLimitStoreUp.set(s === 'ok' ? 1 : 0),
     });
     deps.metrics.rateLimitStoreUp.set(1);
+    if (!config.dataDir && config.usageRetentionDays !== undefined) {
+      deps.log.warn({ usageRetentionDays: config.usageRetentionDays }, 'usageRetentionDays has no effect: usage records are off (no dataDir)');
+    }
     if (config.dataDir) {
-      g.usage = await createUsageRecorder({ dataDir: config.dataDir, url: config.usageDb, clock: deps.clock, random: deps.random, logger: deps.log });
+      g.usage = await createUsageRecorder({ dataDir: config.dataDir, url: config.usageDb, retentionMs: retentionMs(config), clock: deps.clock, random: deps.random, logger: deps.log });
       registerUsageMetrics(deps.metrics.registry, g.usage);
     }
     deps.events.onRequest((ex) => g.aliases.observe(ex));
@@ -108,6 +115,7 @@ export class Gateway {
     this.#limited = config.rateLimits !== undefined;
     this.#limiter?.update(limits);
     this.aliases.update(config.aliases);
+    this.usage?.setRetention(retentionMs(config));
   }
 
   /** Whether any policy is configured (else the request path skips the gateway). */

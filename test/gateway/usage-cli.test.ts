@@ -111,6 +111,34 @@ describe('switchboard usage', () => {
     assert.deepEqual(j.total, { ...j.total, requests: 11, errors: 3, promptTokens: 623, completionTokens: 304 });
   });
 
+  it('--delete-before deletes the rows older than a time (SQLite and PostgreSQL), and only those', async (t) => {
+    const dir = await sqliteDataDir();
+    const r = await runSwitchboard(['usage', '--data-dir', dir, '--delete-before', SINCE]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^Deleted 1 usage rows older than ${SINCE} \\(sqlite `));
+    const sink = new SqliteSink({ file: join(dir, 'usage.db'), migrate: false });
+    await sink.open();
+    const left = await sink.read({ sinceMs: 0, untilMs: T0 + 365 * 86_400_000 });
+    await sink.close();
+    assert.deepEqual(left.map((x) => x.uid), knownRows().filter((x) => x.ts >= T0).map((x) => x.uid));
+    const again = await runSwitchboard(['usage', '--data-dir', dir, '--delete-before', SINCE, '--json']);
+    assert.deepEqual({ ...(JSON.parse(again.stdout) as Record<string, unknown>), sink: undefined }, { sink: undefined, before: SINCE, deleted: 0 });
+    const bad = await runSwitchboard(['usage', '--data-dir', dir, '--delete-before', 'last week']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--delete-before: expected a duration.*\[SB_ERR_USAGE\]/);
+
+    const schema = await pgSchema(t);
+    if (!schema) return;
+    const pgSink = new PostgresSink({ url: POSTGRES_URL, schema });
+    await pgSink.open();
+    await pgSink.write(knownRows());
+    const pgr = await runSwitchboard(['usage', '--db', `${POSTGRES_URL}?schema=${schema}`, '--delete-before', UNTIL, '--json']);
+    assert.equal(pgr.code, 0, pgr.stderr);
+    assert.equal((JSON.parse(pgr.stdout) as { deleted: number }).deleted, 12, 'every row but the one at the period end');
+    assert.deepEqual((await pgSink.read({ sinceMs: 0, untilMs: T0 + 365 * 86_400_000 })).map((x) => x.uid), ['u-12']);
+    await pgSink.close();
+  });
+
   it('says what is wrong: no database, a bad period, a bad dimension, nothing to read', async () => {
     const empty = mkdtempSync(join(tmpdir(), 'sb-usage-cli-'));
     const noDb = await runSwitchboard(['usage', '--data-dir', empty]);

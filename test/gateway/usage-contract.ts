@@ -89,6 +89,22 @@ export function usageSinkContract(name: string, make: MakeSink): void {
       assert.equal((await s.sink.read(ALL)).length, 2500);
     });
 
+    it('prunes the oldest rows before a time, at most `limit` a call, and keeps the rest', async (t) => {
+      const s = await open(t);
+      if (!s) return;
+      // two rows share a millisecond at the cut, in different uids; ts T0+i*1000
+      const rows = [...Array.from({ length: 10 }, (_, i) => usageRow(i)), usageRow(10, { ts: T0 + 4000, uid: 'u-4b' })];
+      assert.equal(await s.sink.write(rows), 11);
+      const cut = T0 + 5000; // rows 0..4 and u-4b are older (6 rows)
+      assert.equal(await s.sink.prune(cut, 4), 4);
+      const left = await s.sink.read(ALL);
+      assert.equal(left.length, 7);
+      assert.ok(left.every((r) => r.ts >= T0 + 3000), `the oldest went first: ${left.map((r) => r.uid).join(',')}`);
+      assert.equal(await s.sink.prune(cut, 4), 2, 'the rest of the old rows, fewer than the limit');
+      assert.equal(await s.sink.prune(cut, 4), 0);
+      assert.deepEqual((await s.sink.read(ALL)).map((r) => r.uid), ['u-5', 'u-6', 'u-7', 'u-8', 'u-9'], 'a row at the cut itself stays');
+    });
+
     it('opening again (same or another sink on the database) migrates nothing and keeps rows', async (t) => {
       const s = await open(t);
       if (!s) return;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { describe, it, type TestContext } from 'node:test';
 import pg from 'pg';
-import { createLogger, MetricsRegistry, seededRandom, type Logger } from '../../src/core/index.js';
+import { createLogger, ManualClock, MetricsRegistry, seededRandom, type Logger } from '../../src/core/index.js';
 import {
   createUsageRecorder,
   PostgresSink,
@@ -94,6 +94,12 @@ class SwitchSink implements UsageSink {
   }
   read: UsageSink['read'] = (r, l) => this.current.read(r, l);
   report: UsageSink['report'] = (q) => this.current.report(q);
+  /** The limit of every prune statement, in order. */
+  prunes: number[] = [];
+  prune: UsageSink['prune'] = (before, limit) => {
+    this.prunes.push(limit);
+    return this.current.prune(before, limit);
+  };
   close(): Promise<void> {
     return this.current.close();
   }
@@ -127,7 +133,7 @@ describe('usage recorder: batching', () => {
     assert.equal(new Set(stored.map((s) => s.uid)).size, 1000);
     assert.ok(sink.writes.length <= 6, `1000 rows took ${sink.writes.length} transactions: ${sink.writes.join(',')}`);
     assert.ok(sink.writes.every((n) => n <= 200), `no transaction above batchSize: ${sink.writes.join(',')}`);
-    assert.deepEqual({ ...r.status(), target: undefined }, { sink: 'sqlite', target: undefined, state: 'ok', buffered: 0, spooledRows: 0, spoolBytes: 0, dropped: 0, written: 1000, lastError: null });
+    assert.deepEqual({ ...r.status(), target: undefined }, { sink: 'sqlite', target: undefined, state: 'ok', buffered: 0, spooledRows: 0, spoolBytes: 0, dropped: 0, written: 1000, lastError: null, retentionMs: null, pruned: 0 });
   });
 
   it('record() only queues; a full batch is written without waiting for the interval or flush()', async (t) => {
@@ -321,6 +327,7 @@ describe('usage recorder: nothing lost while the database is away', () => {
       write: (rows) => (up ? real.write(rows) : refuse()),
       read: (r, l) => real.read(r, l),
       report: (q) => real.report(q),
+      prune: (b, l) => real.prune(b, l),
       close: () => real.close(),
     };
     // ticks every 5 ms; retries from 20 ms doubling to 160 ms
@@ -336,5 +343,91 @@ describe('usage recorder: nothing lost while the database is away', () => {
     up = true;
     await eventually(() => r.status().state === 'ok', 5000);
     assert.equal((await real.read(ALL)).length, 1);
+  });
+});
+
+describe('usage recorder: retention', () => {
+  const DAY = 86_400_000;
+
+  it('deletes rows older than the retention at start and every interval, a batch per statement, new rows going in between', async (t) => {
+    const dir = tempDir();
+    const clock = new ManualClock(T0 + 10 * DAY);
+    const sink = new SwitchSink(new SqliteSink({ file: join(dir, 'usage.db') }));
+    await sink.open();
+    // 25 rows 9 days old, 5 rows 1 day old
+    await sink.write(Array.from({ length: 30 }, (_, i) => ({ ...row(i), uid: `old-${i}`, ts: T0 + (i < 25 ? 1 : 9) * DAY + i })));
+    const { logger, lines } = captureLogger();
+    const r = await recorder(t, { dataDir: dir, sink, clock, logger, retentionMs: 7 * DAY, pruneIntervalMs: DAY, pruneBatchRows: 10 });
+    await r.prune();
+    assert.equal((await sink.read(ALL)).length, 5, 'the 25 rows older than 7 days are gone');
+    assert.deepEqual(sink.prunes.slice(0, 3), [10, 10, 10], '25 rows as statements of at most 10');
+    assert.equal(r.status().pruned, 25);
+    assert.equal(r.status().retentionMs, 7 * DAY);
+    assert.ok(lines.some((l) => l.msg === 'usage retention: deleted rows older than the retention period' && l.deleted === 25), JSON.stringify(lines));
+    // rows recorded now are kept; after 7 more days the interval deletes the 1-day-old ones (8 days old then)
+    r.record(row(100, { ts: clock.now() }));
+    await r.flush();
+    await clock.advance(7 * DAY);
+    await eventually(() => r.status().pruned === 30, 5000);
+    assert.deepEqual((await sink.read(ALL)).map((s) => s.requestId), ['req-100']);
+  });
+
+  it('runs no statement without retention, starts when a reload sets it, and stops when it is removed', async (t) => {
+    const dir = tempDir();
+    const clock = new ManualClock(T0 + 10 * DAY);
+    const sink = new SwitchSink(new SqliteSink({ file: join(dir, 'usage.db') }));
+    const r = await recorder(t, { dataDir: dir, sink, clock, pruneIntervalMs: DAY });
+    r.record(row(1));
+    await r.flush();
+    await clock.advance(3 * DAY);
+    await r.prune();
+    assert.deepEqual(sink.prunes, [], 'no retention: nothing deleted, not even asked');
+    assert.equal((await sink.read(ALL)).length, 1);
+    r.setRetention(DAY);
+    await eventually(() => r.status().pruned === 1, 5000);
+    r.setRetention(undefined);
+    const asked = sink.prunes.length;
+    r.record(row(2, { ts: T0 }));
+    await r.flush();
+    await clock.advance(3 * DAY);
+    assert.equal(sink.prunes.length, asked);
+    assert.equal((await sink.read(ALL)).length, 1, 'kept once retention is off');
+  });
+
+  it('skips a run while the database is away and catches up on the next one', async (t) => {
+    const dir = tempDir();
+    const clock = new ManualClock(T0 + 10 * DAY);
+    const real = new SqliteSink({ file: join(dir, 'usage.db') });
+    await real.open();
+    await real.write([{ ...row(1), uid: 'old-1', ts: T0 }]);
+    let up = false;
+    const pruned: number[] = [];
+    const flaky: UsageSink = {
+      kind: 'sqlite',
+      target: 'flaky',
+      open: () => (up ? real.open() : Promise.reject(new Error('connect ECONNREFUSED'))),
+      write: (rows) => (up ? real.write(rows) : Promise.reject(new Error('connect ECONNREFUSED'))),
+      read: (r, l) => real.read(r, l),
+      report: (q) => real.report(q),
+      prune: async (b, l) => {
+        if (!up) throw new Error('connect ECONNREFUSED');
+        const n = await real.prune(b, l);
+        pruned.push(n);
+        return n;
+      },
+      close: () => real.close(),
+    };
+    const r = await recorder(t, { dataDir: dir, sink: flaky, clock, retentionMs: DAY, pruneIntervalMs: DAY });
+    r.record(row(2, { ts: clock.now() }));
+    await r.flush();
+    await r.prune();
+    assert.deepEqual(pruned, [], 'not tried while the database fails');
+    assert.equal(r.status().state, 'spooling');
+    up = true;
+    await r.flush();
+    assert.equal(r.status().state, 'ok');
+    await clock.advance(DAY);
+    await eventually(() => r.status().pruned === 1, 5000);
+    assert.deepEqual((await real.read(ALL)).map((s) => s.uid === 'old-1'), [false], 'the old row went, the spooled one stayed');
   });
 });

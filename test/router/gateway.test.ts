@@ -11,7 +11,9 @@ import { describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { runSwitchboard, spawnSwitchboard } from '../helpers/process.js';
+import { SqliteSink } from '../../src/gateway/usage/index.js';
+import { usageRow } from '../gateway/usage-contract.js';
+import { eventually, runSwitchboard, spawnSwitchboard } from '../helpers/process.js';
 import { POSTGRES_URL, REDIS_URL, requirePostgres, requireRedis, uniqueName } from '../helpers/services.js';
 import { chat, sleep, spec, startBackend, startRouter } from './helpers.js';
 
@@ -252,6 +254,40 @@ describe('router gateway: usage records', () => {
     const body = JSON.parse(rep.stdout) as { total: { requests: number; promptTokens: number } };
     assert.equal(body.total.requests, 4);
     assert.equal(body.total.promptTokens, 28);
+  });
+});
+
+describe('router gateway: usage retention', () => {
+  it('deletes rows older than usageRetentionDays at start, says so in /metrics and /admin/gateway, and takes a reloaded value', async (t) => {
+    const a = await startBackend(t, 'a');
+    const dir = tmp();
+    const data = join(dir, 'data');
+    const day = 86_400_000;
+    const now = Date.now();
+    const seed = new SqliteSink({ file: join(data, 'usage.db') });
+    await seed.open();
+    await seed.write([40, 20, 10, 1].map((age, i) => ({ ...usageRow(i), ts: now - age * day })));
+    await seed.close();
+    const cfg = join(dir, 'routing.yaml');
+    const services = join(dir, 's.json');
+    writeFileSync(services, JSON.stringify([{ name: 'a', host: '127.0.0.1', port: a.port, metadata: { type: 'openai-api', models: ['m1'], health_check: false } }]));
+    writeFileSync(cfg, `reloadIntervalMs: 100\ndataDir: ${data}\nusageRetentionDays: 30\n`);
+    const p = spawnSwitchboard(t, ['router', '--router-port', '0', '--config', cfg, '--static-services', services]);
+    const url = await p.listeningUrl();
+    await p.waitForLine(/usage retention: deleted rows/, 5000);
+    const metric = async (): Promise<string | undefined> => /^router_usage_rows_pruned_total (\d+)$/m.exec(await (await fetch(`${url}/metrics`)).text())?.[1];
+    assert.equal(await metric(), '1', 'the 40-day-old row');
+    const gw = (await (await fetch(`${url}/admin/gateway`)).json()) as { usage: { retentionMs: number; pruned: number } };
+    assert.deepEqual([gw.usage.retentionMs, gw.usage.pruned], [30 * day, 1]);
+    // a bad value is refused whole, naming the field; the old retention stays
+    writeFileSync(cfg, `reloadIntervalMs: 100\ndataDir: ${data}\nusageRetentionDays: -1\n`);
+    assert.match(await p.waitForLine(/config reload refused/, 5000), /usageRetentionDays/);
+    writeFileSync(cfg, `reloadIntervalMs: 100\ndataDir: ${data}\nusageRetentionDays: 5\n`);
+    await p.waitForLine(/config reloaded/, 5000);
+    await eventually(async () => (await metric()) === '3', 5000);
+    const db = new Database(join(data, 'usage.db'), { readonly: true });
+    t.after(() => db.close());
+    assert.deepEqual(db.prepare('SELECT uid FROM usage_records').pluck().all(), ['u-3'], 'only the 1-day-old row is left');
   });
 });
 

@@ -8,6 +8,8 @@ import type { CommandSpec } from '../command.js';
 import { boolFlag, listFlag, stringFlag } from '../flags.js';
 
 const DAY_MS = 86_400_000;
+/** Rows a --delete-before statement deletes: short transactions beside a router that writes. */
+const DELETE_BATCH = 5000;
 
 /** "24h", "7d", "90m" (that long before now) or an ISO 8601 time. */
 export function parseTimeFlag(flag: string, text: string, nowMs: number): number {
@@ -71,6 +73,8 @@ export const command: CommandSpec = {
     'the --by dimensions), requests, errors (status >= 400), prompt and completion tokens, and the',
     'p50/p95 of duration and time to first token (nearest rank). Rows still waiting in the spool',
     'file (database unreachable) are not in the report; with --data-dir their number is shown.',
+    'With --delete-before it deletes the rows older than that time instead (in small batches,',
+    'safe while a router writes), as a router with usageRetentionDays does every hour.',
   ].join('\n'),
   options: {
     db: { type: 'string', description: 'Usage database: postgres://… (?schema=name), sqlite:<file> or a file path (or SWITCHBOARD_USAGE_DB)', valueName: 'url' },
@@ -79,11 +83,13 @@ export const command: CommandSpec = {
     until: { type: 'string', description: 'End (exclusive), same forms', valueName: 'when', defaultText: 'now' },
     by: { type: 'string', description: `Group by: comma-separated ${REPORT_DIMENSIONS.join(', ')}; or none`, valueName: 'dims', defaultText: 'key,model' },
     json: { type: 'boolean', description: 'Print JSON' },
+    'delete-before': { type: 'string', description: 'Delete the rows older than this (a duration before now, or an ISO time) and print how many', valueName: 'when' },
   },
   examples: [
     'switchboard usage --data-dir /var/lib/switchboard',
     'switchboard usage --db postgres://switchboard@db/switchboard --since 7d --by key',
     'switchboard usage --data-dir ./data --since 2026-01-01T00:00:00Z --until 2026-02-01T00:00:00Z --json',
+    'switchboard usage --data-dir /var/lib/switchboard --delete-before 90d',
   ],
   async run(ctx) {
     const v = ctx.values;
@@ -91,6 +97,26 @@ export const command: CommandSpec = {
     const url = stringFlag(v, 'db') ?? (dataDir ? undefined : ctx.env.SWITCHBOARD_USAGE_DB || undefined);
     if (!url && !dataDir) throw sbError('SB_ERR_USAGE', "give --db <url|file> or --data-dir <the router's data directory>");
     const now = Date.now();
+    const deleteBefore = stringFlag(v, 'delete-before');
+    if (deleteBefore !== undefined) {
+      const beforeMs = parseTimeFlag('delete-before', deleteBefore, now);
+      const sink = openUsageSink({ url, dataDir, migrate: false });
+      let deleted = 0;
+      try {
+        await sink.open();
+        for (;;) {
+          const n = await sink.prune(beforeMs, DELETE_BATCH);
+          deleted += n;
+          if (n < DELETE_BATCH) break;
+        }
+      } finally {
+        await sink.close();
+      }
+      const before = new Date(beforeMs).toISOString();
+      if (boolFlag(v, 'json')) ctx.stdout.write(`${JSON.stringify({ sink: { kind: sink.kind, target: sink.target }, before, deleted })}\n`);
+      else ctx.stdout.write(`Deleted ${deleted} usage rows older than ${before} (${sink.kind} ${sink.target})\n`);
+      return 0;
+    }
     const sinceMs = parseTimeFlag('since', stringFlag(v, 'since') ?? '24h', now);
     const untilText = stringFlag(v, 'until');
     const untilMs = untilText === undefined || untilText === 'now' ? now : parseTimeFlag('until', untilText, now);

@@ -177,6 +177,19 @@ export class PostgresSink implements UsageSink {
     }
   }
 
+  async prune(beforeMs: number, limit: number): Promise<number> {
+    try {
+      // the ts index finds the oldest rows; the primary key deletes them
+      const r = await this.#getPool().query(
+        'DELETE FROM usage_records WHERE uid IN (SELECT uid FROM usage_records WHERE ts < $1 ORDER BY ts LIMIT $2)',
+        [toDate(beforeMs), limit],
+      );
+      return r.rowCount ?? 0;
+    } catch (err) {
+      throw this.#wrap(err);
+    }
+  }
+
   async report(q: UsageQuery): Promise<UsageReportRow[]> {
     const sql = reportSql('postgres', q.by);
     const params = [toDate(q.sinceMs), toDate(q.untilMs)];

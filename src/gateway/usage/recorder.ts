@@ -6,6 +6,12 @@
 // it, and while it drains they wait, so the database receives rows in the order recorded. Only a full spool (or a full
 // disk) loses rows, and then it is counted in `dropped` and logged once.
 //
+// Retention (off unless `retentionMs` is set): at start and every `pruneIntervalMs` the rows older
+// than that are deleted, oldest first, `pruneBatchRows` per statement, each statement a step of
+// its own on the flush chain, so batches of new rows go in between and no step holds the
+// database (or, for SQLite, the event loop) for long. A run is skipped while the database is
+// failing; the next one catches up.
+//
 // Invariants: one flush cycle runs at a time (a promise chain); a row gets its uid when it
 // leaves the buffer, before any write is attempted, so every retry of it carries the same key.
 import { backoffDelay, describeError, silentLogger, systemClock, systemRandom, type Clock, type Logger, type Random, type TimerHandle } from '../../core/index.js';
@@ -31,6 +37,12 @@ export interface UsageRecorderOptions {
    * sink write that hangs until its timeout must not grow the heap without bound).
    */
   maxBufferedRows?: number;
+  /** Rows older than this (ms) are deleted; undefined (default) keeps every row. */
+  retentionMs?: number | undefined;
+  /** How often retention runs (default one hour; also once at start). */
+  pruneIntervalMs?: number;
+  /** Rows deleted per statement (default 2000). */
+  pruneBatchRows?: number;
   /** A ready-made sink instead of `url` (tests; a custom store). The recorder closes it. */
   sink?: UsageSink;
   clock?: Clock;
@@ -54,6 +66,10 @@ export interface UsageRecorderStatus {
   written: number;
   /** The sink's last error while it is failing; null when it is healthy. */
   lastError: string | null;
+  /** Retention in ms; null when every row is kept. */
+  retentionMs: number | null;
+  /** Rows deleted by retention since start. */
+  pruned: number;
 }
 
 export interface UsageRecorder {
@@ -64,6 +80,10 @@ export interface UsageRecorder {
   /** Stops the flusher after writing (or spooling) what is buffered; a pending spool stays for the next start. */
   close(): Promise<void>;
   status(): UsageRecorderStatus;
+  /** Changes retention (a reloaded config); undefined keeps every row from now on. A new value runs at once. */
+  setRetention(ms: number | undefined): void;
+  /** Resolves when a retention run (started now, or the one in progress) has deleted every row older than retention. */
+  prune(): Promise<void>;
 }
 
 export const USAGE_DEFAULTS = {
@@ -72,7 +92,15 @@ export const USAGE_DEFAULTS = {
   spoolMaxBytes: 64 * 1024 * 1024,
   retryBaseMs: 1000,
   retryMaxMs: 30_000,
+  pruneIntervalMs: 3_600_000,
+  pruneBatchRows: 2000,
 } as const;
+
+/** One retention run: rows deleted so far, and what settles prune()'s promise. */
+interface PruneRun {
+  deleted: number;
+  done: () => void;
+}
 
 class Recorder implements UsageRecorder {
   readonly #sink: UsageSink;
@@ -107,6 +135,13 @@ class Recorder implements UsageRecorder {
   #fullLogged = false;
   #lateLogged = false;
 
+  #retentionMs: number | undefined;
+  readonly #pruneIntervalMs: number;
+  readonly #pruneBatch: number;
+  #pruneTimer: TimerHandle | undefined;
+  #pruned = 0;
+  #pruning: Promise<void> | undefined;
+
   constructor(sink: UsageSink, spool: UsageSpool, opts: UsageRecorderOptions) {
     this.#sink = sink;
     this.#spool = spool;
@@ -118,6 +153,9 @@ class Recorder implements UsageRecorder {
     this.#retryBaseMs = opts.retryBaseMs ?? USAGE_DEFAULTS.retryBaseMs;
     this.#retryMaxMs = opts.retryMaxMs ?? USAGE_DEFAULTS.retryMaxMs;
     this.#maxBuffered = Math.max(this.#batchSize, opts.maxBufferedRows ?? this.#batchSize * 100);
+    this.#retentionMs = opts.retentionMs;
+    this.#pruneIntervalMs = Math.max(1, opts.pruneIntervalMs ?? USAGE_DEFAULTS.pruneIntervalMs);
+    this.#pruneBatch = Math.max(1, opts.pruneBatchRows ?? USAGE_DEFAULTS.pruneBatchRows);
   }
 
   /** The first connection attempt (migrations); a failure only means starting in spooling mode. */
@@ -127,6 +165,8 @@ class Recorder implements UsageRecorder {
     }
     if (await this.#open()) void this.#enqueue(false);
     this.#schedule();
+    if (this.#retentionMs !== undefined) void this.prune();
+    this.#schedulePrune();
   }
 
   record(row: UsageRow): void {
@@ -147,10 +187,28 @@ class Recorder implements UsageRecorder {
     return this.#closing;
   }
 
+  setRetention(ms: number | undefined): void {
+    const changed = ms !== this.#retentionMs;
+    this.#retentionMs = ms;
+    if (changed && ms !== undefined && !this.#closed) void this.prune();
+  }
+
+  prune(): Promise<void> {
+    // one run at a time: a run in progress reads the retention afresh at every statement
+    if (this.#pruning) return this.#pruning;
+    const run: PruneRun = { deleted: 0, done: () => {} };
+    const done = new Promise<void>((resolve) => (run.done = resolve));
+    this.#pruning = done.finally(() => (this.#pruning = undefined));
+    void this.#step(() => this.#pruneStep(run));
+    return this.#pruning;
+  }
+
   async #close(): Promise<void> {
     this.#closed = true;
     this.#timer?.cancel();
     this.#timer = undefined;
+    this.#pruneTimer?.cancel();
+    this.#pruneTimer = undefined;
     await this.#enqueue(false, true);
     await this.#spool.close();
     await this.#sink.close().catch((err: unknown) => this.#log.warn({ err: describeError(err) }, 'closing the usage database failed'));
@@ -170,6 +228,8 @@ class Recorder implements UsageRecorder {
       dropped: this.#dropped,
       written: this.#written,
       lastError: this.#lastError,
+      retentionMs: this.#retentionMs ?? null,
+      pruned: this.#pruned,
     };
   }
 
@@ -197,10 +257,23 @@ class Recorder implements UsageRecorder {
     }, 0);
   }
 
+  #schedulePrune(): void {
+    if (this.#closed) return;
+    this.#pruneTimer = this.#clock.setTimeout(() => {
+      if (this.#retentionMs !== undefined) void this.prune();
+      this.#schedulePrune();
+    }, this.#pruneIntervalMs);
+  }
+
   #enqueue(force: boolean, final = false): Promise<void> {
+    return this.#step(() => this.#cycle(force, final));
+  }
+
+  /** Runs `fn` on the chain after every step queued before it (flush cycles, prune statements). */
+  #step(fn: () => Promise<void>): Promise<void> {
     this.#queued++;
     const run = this.#chain
-      .then(() => this.#cycle(force, final))
+      .then(fn)
       .finally(() => {
         this.#queued--;
         if (this.#rerun && this.#queued === 0) {
@@ -210,6 +283,37 @@ class Recorder implements UsageRecorder {
       });
     this.#chain = run.catch((err: unknown) => this.#log.error({ err: describeError(err) }, 'usage flush cycle failed'));
     return this.#chain;
+  }
+
+  // ---- retention
+
+  /**
+   * One prune statement. A full one queues the next behind whatever was queued meanwhile (new
+   * rows go in between); the run's promise settles when a statement deletes fewer than a batch.
+   */
+  async #pruneStep(run: PruneRun): Promise<void> {
+    const keep = this.#retentionMs;
+    // skipped while the database is failing (the next run catches up) or after close
+    if (keep === undefined || this.#closed || !this.#healthy || !(await this.#open())) return run.done();
+    const before = this.#clock.now() - keep;
+    let n: number;
+    try {
+      n = await this.#sink.prune(before, this.#pruneBatch);
+    } catch (err) {
+      this.#log.warn({ sink: this.#sink.target, err: describeError(err), deleted: run.deleted }, 'usage retention: deleting old rows failed; the next run tries again');
+      return run.done();
+    }
+    this.#pruned += n;
+    run.deleted += n;
+    // not awaited: the next statement queues behind this step (and the rows queued meanwhile)
+    if (n >= this.#pruneBatch) {
+      void this.#step(() => this.#pruneStep(run));
+      return;
+    }
+    if (run.deleted > 0) {
+      this.#log.info({ sink: this.#sink.target, deleted: run.deleted, before: new Date(before).toISOString() }, 'usage retention: deleted rows older than the retention period');
+    }
+    run.done();
   }
 
   // ---- the flush cycle

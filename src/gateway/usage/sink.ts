@@ -55,5 +55,11 @@ export interface UsageSink {
   read(range: UsageRange, limit?: number): Promise<StoredUsageRow[]>;
   /** Per-group totals and percentiles over a period (`switchboard usage`). */
   report(query: UsageQuery): Promise<UsageReportRow[]>;
+  /**
+   * Deletes up to `limit` of the oldest rows older than `beforeMs` (ts < beforeMs), in one short
+   * transaction; resolves with how many went. Retention calls it until fewer than `limit` go, so
+   * no single statement holds the database (or the event loop) for long.
+   */
+  prune(beforeMs: number, limit: number): Promise<number>;
   close(): Promise<void>;
 }

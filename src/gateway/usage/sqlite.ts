@@ -226,6 +226,18 @@ export class SqliteSink implements UsageSink {
     }
   }
 
+  prune(beforeMs: number, limit: number): Promise<number> {
+    try {
+      // the table is clustered on (ts, uid): the oldest rows are one range at the left edge
+      const r = this.#handle()
+        .prepare('DELETE FROM usage_records WHERE (ts, uid) IN (SELECT ts, uid FROM usage_records WHERE ts < ? ORDER BY ts, uid LIMIT ?)')
+        .run(beforeMs, limit);
+      return Promise.resolve(r.changes);
+    } catch (err) {
+      return Promise.reject(sbErrorFrom(err, 'SB_ERR_USAGE_DB', this.target, describeError(err)));
+    }
+  }
+
   report(q: UsageQuery): Promise<UsageReportRow[]> {
     try {
       const db = this.#handle();
