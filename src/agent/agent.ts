@@ -6,6 +6,7 @@ import {
   asSwitchboardError,
   bearerChecker,
   closeServer,
+  describeError,
   isLoopback,
   listen,
   sbError,
@@ -24,6 +25,7 @@ import { agentRoutes, type AgentContext, type Exchange } from './api.js';
 import { hostPort, serviceTypeName, type AgentConfig } from './config.js';
 import { drainAll, type DrainDeps } from './drain.js';
 import { EngineFleet } from './engines.js';
+import { ModelSnapshot } from './model-snapshot.js';
 import { createAgentMetrics } from './metrics.js';
 import { Registrar } from './registration.js';
 
@@ -67,7 +69,13 @@ export function buildAgent(config: AgentConfig, opts: AgentOptions = {}): Agent 
     onRegister: () => metrics.registrations.inc(),
   });
   const drainDeps: DrainDeps = { registrar, clock, drainTimeoutMs: config.drainTimeoutMs, logger: log, ...opts.drain };
-  const fleet = new EngineFleet({ config, registrar, clock, random, logger: log, agentUrl: advertisedUrl, drain: drainDeps });
+  const snapshot = config.modelsFile ? new ModelSnapshot(config.modelsFile, log) : undefined;
+  // nothing is saved until the saved models are back: a failed start must not empty the file
+  let restored = false;
+  const onChange = (): void => {
+    if (snapshot && restored) void snapshot.save(fleet.groups().filter((g) => !g.spec.primary).map((g) => g.spec));
+  };
+  const fleet = new EngineFleet({ config, registrar, clock, random, logger: log, agentUrl: advertisedUrl, drain: drainDeps, onChange });
   const metrics = createAgentMetrics(fleet);
   const selfMetadata: Record<string, unknown> = {
     type: serviceTypeName(config.backend.type),
@@ -120,6 +128,19 @@ export function buildAgent(config: AgentConfig, opts: AgentOptions = {}): Agent 
   const onExit = (): void => fleet.killAll();
   process.on('exit', onExit);
 
+  /** Registers the models the snapshot saved (after the configured engine); one that fails is logged and left out. */
+  const restoreModels = async (): Promise<void> => {
+    for (const m of snapshot?.load() ?? []) {
+      try {
+        await fleet.add({ ...m, primary: false });
+        log.info({ model: m.name, workers: m.minWorkers, file: snapshot!.path }, 'model registered again from the model snapshot');
+      } catch (err) {
+        log.error({ model: m.name, err: describeError(err), file: snapshot!.path }, 'model from the model snapshot not registered');
+      }
+    }
+    restored = true;
+  };
+
   let url: string | undefined;
   let drained: Promise<void> | undefined;
   let closed: Promise<void> | undefined;
@@ -144,6 +165,7 @@ export function buildAgent(config: AgentConfig, opts: AgentOptions = {}): Agent 
       if (!config.registryUrl) log.info('no registry_url: running without registration');
       await registrar.upsert({ name: config.name, port: config.agentPort, status: 'running', metadata: selfMetadata });
       await fleet.add({ name: config.name, backend: config.backend, metadata: config.metadata, minWorkers: 1, maxWorkers: 1, primary: true });
+      await restoreModels();
       registrar.start();
       return url;
     },

@@ -4,6 +4,7 @@
 // missing field or a wrong type is refused at start, naming the key and the file. Keys of our
 // own are marked "ours" below and in docs/configuration.md.
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { parseDuration, type DeepReadonly } from '../core/index.js';
 
@@ -80,6 +81,9 @@ const babysitterSchema = z
     log_dir: z.string().min(1).default('logs'),
     log_max_bytes: z.number().int().min(1024).default(50 * 1024 * 1024),
     log_files: z.number().int().min(1).default(5),
+    /** Models registered through the API are saved here and registered again at start. */
+    models_file: z.string().min(1).optional(),
+    persist_models: z.boolean().default(true),
   })
   .prefault({});
 
@@ -169,6 +173,8 @@ export const agentConfigSchema = agentFileSchema.transform((f) => ({
   logDir: f.babysitter.log_dir,
   logMaxBytes: f.babysitter.log_max_bytes,
   logFiles: f.babysitter.log_files,
+  /** Where API-registered models are saved (undefined: not saved). */
+  modelsFile: f.babysitter.persist_models ? (f.babysitter.models_file ?? join(f.babysitter.log_dir, 'models.json')) : undefined,
   backend: f.backend,
   metadata: f.metadata,
 }));

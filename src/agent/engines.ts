@@ -53,6 +53,8 @@ export interface FleetDeps {
   /** The agent's own base URL as others reach it (engine records' health_url). */
   agentUrl: string;
   drain: Omit<DrainDeps, 'registrar'>;
+  /** After a group is added or removed or its worker counts change (the model snapshot saves then). */
+  onChange?: () => void;
 }
 
 const GROUP_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -106,6 +108,7 @@ export class EngineFleet {
     if (spec.minWorkers > 1 && !preset.portable) throw notPortable(spec.name);
     const group: ModelGroup = { spec, replicas: [], registeredAtMs: this.#d.clock.now() };
     this.#groups.set(spec.name, group);
+    this.#d.onChange?.();
     await this.#locked(spec.name, () => this.#scaleTo(group, spec.minWorkers));
     return group;
   }
@@ -118,6 +121,7 @@ export class EngineFleet {
     if (minWorkers > 1 && !presetFor(group.spec.backend).portable) return Promise.reject(notPortable(name));
     return this.#locked(name, async () => {
       group.spec = { ...group.spec, minWorkers, maxWorkers };
+      this.#d.onChange?.();
       await this.#scaleTo(group, minWorkers);
       return group;
     });
@@ -130,6 +134,7 @@ export class EngineFleet {
     return this.#locked(name, async () => {
       await this.#scaleTo(group, 0);
       this.#groups.delete(name);
+      this.#d.onChange?.();
     });
   }
 

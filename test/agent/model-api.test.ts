@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { RegistryClient } from '../../src/registry/client.js';
 import { eventually } from '../helpers/process.js';
@@ -117,5 +120,55 @@ describe('agent model management API (TorchServe style) with real sim engines', 
     assert.deepEqual([broken.status, broken.body.code], [502, 'SB_ERR_AGENT_ENGINE_FAILED']);
     assert.match(String(broken.body.error), /node-v-broken-server exited \(exit code 2\)/);
     assert.equal((await json(`${a.url}/models/broken`)).status, 404, 'rolled back');
+  });
+
+  it('keeps models registered through the API across a restart (the model snapshot), and starts whole from a bad snapshot', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sb-agent-snap-'));
+    const file = join(dir, 'models.json');
+    const base = ['--models', 'base', '--args=--decode-ms 0', '--models-file', file];
+    const first = await startAgent(t, ['--name', 'node-s', ...base]);
+    const post = await json(`${first.url}/models`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model_name: 'extra', backend: { type: 'sim', models: ['x1'], args: ['--decode-ms', '0'], env: { SECRET_TOKEN: 's3cr3t' } }, metadata: { priority: 2 }, synchronous: true }),
+    });
+    assert.equal(post.status, 200, JSON.stringify(post.body));
+    assert.equal((await json(`${first.url}/models/extra?min_worker=2&max_worker=3&synchronous=true`, { method: 'PUT' })).status, 200);
+    type Saved = { version: number; models: { name: string; minWorkers: number; maxWorkers: number; metadata: Record<string, unknown>; backend: { type: string; env?: Record<string, string> } }[] };
+    await eventually(() => (JSON.parse(readFileSync(file, 'utf8')) as Saved).models[0]?.minWorkers === 2);
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as Saved;
+    assert.deepEqual(saved.models.map((m) => [m.name, m.minWorkers, m.maxWorkers, m.metadata.priority, m.backend.env?.SECRET_TOKEN]), [['extra', 2, 3, 2, 's3cr3t']], 'the configured engine is not in it');
+    assert.equal(statSync(file).mode & 0o777, 0o600, 'owner-only: env may hold tokens');
+    await first.proc.stop('SIGTERM', 30_000);
+
+    // a new agent process on the same file: the model is back, with its workers, and serves
+    const second = await startAgent(t, ['--name', 'node-s', ...base]);
+    await second.proc.waitForLine(/model registered again from the model snapshot/);
+    const d = await eventually(async () => {
+      const r = await json<Describe>(`${second.url}/models/extra`);
+      return r.status === 200 && r.body[0].workers.length === 2 && r.body[0].workers.every((w) => w.status === 'READY') ? r.body[0] : undefined;
+    }, 20_000);
+    assert.deepEqual([d.minWorkers, d.maxWorkers, d.servedModels], [2, 3, ['x1']]);
+    assert.equal((await chat(d.workers[0]!.url, 'x1', 2)).status, 200);
+    // unregistering empties the snapshot
+    assert.equal((await json(`${second.url}/models/extra`, { method: 'DELETE' })).status, 200);
+    await eventually(() => (JSON.parse(readFileSync(file, 'utf8')) as Saved).models.length === 0);
+    await second.proc.stop('SIGTERM', 30_000);
+
+    // unreadable: moved aside and logged, the agent starts with its configured engine
+    writeFileSync(file, '{"version": 1, "models": [');
+    const third = await startAgent(t, ['--name', 'node-s', ...base]);
+    assert.match(await third.proc.waitForLine(/model snapshot unreadable/), /starting with the configured engine only/);
+    assert.ok(readdirSync(dir).some((f) => f.startsWith('models.json.bad-')), readdirSync(dir).join(','));
+    assert.equal((await json<{ models: unknown[] }>(`${third.url}/models`)).body.models.length, 1);
+    await third.proc.stop('SIGTERM', 30_000);
+
+    // one bad entry is skipped, the good one comes back
+    writeFileSync(file, JSON.stringify({ version: 1, models: [{ name: 'bad', backend: { type: 'triton' }, minWorkers: 1, maxWorkers: 1 }, { name: 'good', backend: { type: 'sim', models: ['g1'] }, metadata: {}, minWorkers: 1, maxWorkers: 1 }] }));
+    const fourth = await startAgent(t, ['--name', 'node-s', ...base]);
+    assert.match(await fourth.proc.waitForLine(/model snapshot: entry skipped/), /backend\.type/);
+    await fourth.proc.waitForLine(/model registered again from the model snapshot/);
+    assert.equal((await json(`${fourth.url}/models/good`)).status, 200);
+    assert.equal((await json(`${fourth.url}/models/bad`)).status, 404);
   });
 });

@@ -80,6 +80,7 @@ export function agentLayers(v: OptionValues, env: NodeJS.ProcessEnv): { layers: 
     log_dir: stringFlag(v, 'log-dir'),
     log_max_bytes: intFlag(v, 'log-max-bytes', 1024),
     log_files: intFlag(v, 'log-files', 1),
+    models_file: stringFlag(v, 'models-file'),
   });
   const flags = definedOnly({
     name: stringFlag(v, 'name'),
@@ -140,6 +141,7 @@ export const command: CommandSpec = {
     'log-dir': s('Folder for engine output files', 'dir', 'logs'),
     'log-max-bytes': s('Size at which an engine log file is rotated', 'bytes', '52428800'),
     'log-files': s('Engine log files kept per engine', 'n', '5'),
+    'models-file': s('Where models registered through the API are saved, and registered again from at start', 'file', '<log-dir>/models.json'),
     metadata: s('JSON object merged into the engine record\'s metadata (as [metadata])', 'json'),
     'service-type': s('command, vLLM, mock, InfiniLM-Rust, InfiniLM, sim, llama.cpp or tgi', 'type'),
     path: s('Model path (InfiniLM, vLLM, llama.cpp), model id (tgi) or InfiniLM-Rust config file', 'path'),

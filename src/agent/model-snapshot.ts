@@ -1,0 +1,109 @@
+// Models registered through the management API survive a restart, as TorchServe's model snapshot
+// does: after every change (register, scale, unregister) the agent writes those models (name,
+// backend, metadata, min/max workers) to `models_file` (default `<log_dir>/models.json`), and at
+// start it registers them again after the config file's engine. The config file's engine is never
+// in the file: the config stays its source.
+//
+// Writes are whole-file and atomic (a temporary file renamed over the old one), one at a time in
+// order, mode 600 (a backend's `env` may hold tokens). A file that cannot be read or is not a
+// snapshot is moved aside (`<file>.bad-<time>`) and logged, and the agent starts with its
+// configured engine only; an entry that is no longer valid (e.g. a field this version refuses) is
+// logged and skipped, the others are registered.
+import { existsSync, readFileSync, renameSync } from 'node:fs';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import process from 'node:process';
+import { describeError, type Logger } from '../core/index.js';
+import { backendSchema } from './config.js';
+import type { GroupSpec } from './engines.js';
+
+const VERSION = 1;
+
+/** A model as the snapshot keeps it: what registering it again needs. */
+export type SavedModel = Omit<GroupSpec, 'primary'>;
+
+interface SnapshotFile {
+  version: number;
+  models: unknown[];
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function workers(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 64 ? v : undefined;
+}
+
+/** One entry back to a model, or the reason it is refused. */
+function parseEntry(e: unknown): SavedModel | string {
+  if (!isObject(e)) return 'not an object';
+  if (typeof e.name !== 'string' || e.name === '') return 'no name';
+  const backend = backendSchema.safeParse(e.backend);
+  if (!backend.success) {
+    const issue = backend.error.issues[0]!;
+    return `backend.${issue.path.map(String).join('.')}: ${issue.message}`;
+  }
+  const metadata = e.metadata ?? {};
+  if (!isObject(metadata)) return 'metadata is not an object';
+  const minWorkers = workers(e.minWorkers);
+  const maxWorkers = workers(e.maxWorkers);
+  if (minWorkers === undefined || maxWorkers === undefined) return 'minWorkers and maxWorkers must be integers from 0 to 64';
+  return { name: e.name, backend: backend.data, metadata, minWorkers, maxWorkers };
+}
+
+export class ModelSnapshot {
+  readonly path: string;
+  readonly #log: Logger;
+  #writes: Promise<void> = Promise.resolve();
+
+  constructor(path: string, logger: Logger) {
+    this.path = path;
+    this.#log = logger;
+  }
+
+  /** The saved models; [] when there is no file (or it was unusable, then moved aside). */
+  load(): SavedModel[] {
+    if (!existsSync(this.path)) return [];
+    let file: SnapshotFile;
+    try {
+      const v: unknown = JSON.parse(readFileSync(this.path, 'utf8'));
+      if (!isObject(v) || v.version !== VERSION || !Array.isArray(v.models)) throw new Error(`not a version ${VERSION} model snapshot`);
+      file = v as unknown as SnapshotFile;
+    } catch (err) {
+      const aside = `${this.path}.bad-${Date.now()}`;
+      let moved = false;
+      try {
+        renameSync(this.path, aside);
+        moved = true;
+      } catch {
+        // left where it is; the next save replaces it
+      }
+      this.#log.error({ file: this.path, err: describeError(err), movedTo: moved ? aside : null }, 'model snapshot unreadable: starting with the configured engine only');
+      return [];
+    }
+    const out: SavedModel[] = [];
+    file.models.forEach((e, i) => {
+      const m = parseEntry(e);
+      if (typeof m === 'string') this.#log.error({ file: this.path, entry: i, name: isObject(e) ? e.name : undefined, reason: m }, 'model snapshot: entry skipped');
+      else out.push(m);
+    });
+    return out;
+  }
+
+  /** Replaces the file with these models (queued behind earlier saves); failures are logged, never thrown. */
+  save(models: readonly SavedModel[]): Promise<void> {
+    const body = `${JSON.stringify({ version: VERSION, models: models.map((m) => ({ name: m.name, backend: m.backend, metadata: m.metadata, minWorkers: m.minWorkers, maxWorkers: m.maxWorkers })) }, null, 2)}\n`;
+    this.#writes = this.#writes.then(async () => {
+      const tmp = `${this.path}.tmp-${process.pid}`;
+      try {
+        await mkdir(dirname(this.path), { recursive: true });
+        await writeFile(tmp, body, { mode: 0o600 });
+        await rename(tmp, this.path);
+      } catch (err) {
+        this.#log.error({ file: this.path, err: describeError(err) }, 'model snapshot not saved: models registered through the API will not come back after a restart');
+      }
+    });
+    return this.#writes;
+  }
+}
