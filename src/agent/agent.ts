@@ -24,7 +24,7 @@ import { RegistryClient } from '../registry/client.js';
 import { agentRoutes, type AgentContext, type Exchange } from './api.js';
 import { hostPort, serviceTypeName, type AgentConfig } from './config.js';
 import { drainAll, type DrainDeps } from './drain.js';
-import { EngineFleet } from './engines.js';
+import { EngineFleet, type GroupSpec } from './engines.js';
 import { ModelSnapshot } from './model-snapshot.js';
 import { createAgentMetrics } from './metrics.js';
 import { Registrar } from './registration.js';
@@ -72,8 +72,9 @@ export function buildAgent(config: AgentConfig, opts: AgentOptions = {}): Agent 
   const snapshot = config.modelsFile ? new ModelSnapshot(config.modelsFile, log) : undefined;
   // nothing is saved until the saved models are back: a failed start must not empty the file
   let restored = false;
+  const apiModels = (): GroupSpec[] => fleet.groups().filter((g) => !g.spec.primary).map((g) => g.spec);
   const onChange = (): void => {
-    if (snapshot && restored) void snapshot.save(fleet.groups().filter((g) => !g.spec.primary).map((g) => g.spec));
+    if (snapshot && restored) void snapshot.save(apiModels());
   };
   const fleet = new EngineFleet({ config, registrar, clock, random, logger: log, agentUrl: advertisedUrl, drain: drainDeps, onChange });
   const metrics = createAgentMetrics(fleet);
@@ -130,15 +131,20 @@ export function buildAgent(config: AgentConfig, opts: AgentOptions = {}): Agent 
 
   /** Registers the models the snapshot saved (after the configured engine); one that fails is logged and left out. */
   const restoreModels = async (): Promise<void> => {
+    const back = new Set<string>();
     for (const m of snapshot?.load() ?? []) {
       try {
         await fleet.add({ ...m, primary: false });
+        back.add(m.name);
         log.info({ model: m.name, workers: m.minWorkers, file: snapshot!.path }, 'model registered again from the model snapshot');
       } catch (err) {
         log.error({ model: m.name, err: describeError(err), file: snapshot!.path }, 'model from the model snapshot not registered');
       }
     }
     restored = true;
+    // a model registered or removed through the API while these came back is saved now
+    const now = apiModels();
+    if (now.length !== back.size || now.some((g) => !back.has(g.name))) onChange();
   };
 
   let url: string | undefined;
