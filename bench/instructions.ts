@@ -11,7 +11,8 @@
 // (closing connections deoptimizes Node's hot functions once; without this the counted window
 // pays their recompilation), then counting is switched on for BENCH_INSTR_REQUESTS (10000).
 // Env: BENCH_INSTR_MODES ("json stream"), BENCH_INSTR_WARMUP, BENCH_INSTR_REQUESTS,
-// BENCH_INSTR_CPU (taskset list for the system under test, "1"; "none" to not pin).
+// BENCH_INSTR_CPU (taskset list for the system under test, "1"; "none" to not pin),
+// BENCH_INSTR_LAYERS=1 (also the router with keys, then keys and limits: each policy's share).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,7 +64,7 @@ http {
 }
 
 /** The router through bench/router-peer.sh (as the `router` bench runs it), under valgrind via ROUTER_EXEC. */
-function routerSystem(name: string, policies: boolean): System {
+function routerSystem(name: string, policies: string): System {
   return {
     name,
     command: (vg, port, up, work) => ({
@@ -74,7 +75,7 @@ function routerSystem(name: string, policies: boolean): System {
         HOST: '127.0.0.1',
         UPSTREAM_URL: `http://127.0.0.1:${up}`,
         WORK_DIR: work,
-        ROUTER_POLICIES: policies ? '1' : '0',
+        ROUTER_POLICIES: policies,
         ROUTER_EXEC: `${vg} node ${NODE_FLAGS.join(' ')}`,
       },
     }),
@@ -97,8 +98,10 @@ const SYSTEMS: System[] = [
       env: { ...process.env, PORT: String(port), UPSTREAM_PORT: String(up) },
     }),
   },
-  routerSystem('router', false),
-  routerSystem('router + keys, limits, usage', true),
+  routerSystem('router', '0'),
+  // BENCH_INSTR_LAYERS=1: each policy's share, turned on one after the other
+  ...(process.env.BENCH_INSTR_LAYERS === '1' ? [routerSystem('router + keys', 'keys'), routerSystem('router + keys, limits', 'keys,limits')] : []),
+  routerSystem('router + keys, limits, usage', '1'),
 ];
 
 /** Whether nothing listens on 127.0.0.1:port (a leftover server would answer in place of the one started). */
