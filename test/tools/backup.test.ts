@@ -371,4 +371,30 @@ describe('switchboard restore: backups it must refuse', () => {
     assert.match(bad2.stderr, /has no registry-snapshot\.json/);
     assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('b2') || n.includes('partial')), []);
   });
+
+  it("takes an agent's model snapshot with its config, and puts it back owner-only", async (t) => {
+    const dir = scratch(t);
+    const logs = join(dir, 'agent-logs');
+    mkdirSync(logs);
+    const snapshot = join(logs, 'models.json');
+    const text = `${JSON.stringify({ version: 1, models: [{ name: 'extra', backend: { type: 'sim', env: { HF_TOKEN: 'hf_secret' } }, metadata: {}, minWorkers: 1, maxWorkers: 1 }] })}\n`;
+    writeFileSync(snapshot, text, { mode: 0o600 });
+    const toml = join(dir, 'gpu0.toml');
+    writeFileSync(toml, `name = "gpu0"\nport = 8100\n[babysitter]\nlog_dir = "${logs}"\n[backend]\ntype = "sim"\n`);
+    const out = join(dir, 'backup');
+    okRun(await sb(['backup', '--agent-config', toml, '--out', out]), 'backup');
+    const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Manifest;
+    assert.deepEqual(manifest.files.map((f) => [f.kind, f.path]), [['agent', 'config/agents/gpu0.toml'], ['agent-models', 'config/agents/models.json']]);
+    const tomlText = readFileSync(toml, 'utf8');
+    rmSync(snapshot); // the node is rebuilt
+    rmSync(toml);
+    okRun(await sb(['restore', out]), 'restore');
+    assert.equal(readFileSync(toml, 'utf8'), tomlText);
+    assert.equal(readFileSync(snapshot, 'utf8'), text);
+    assert.equal(statSync(snapshot).mode & 0o777, 0o600, 'it may hold tokens');
+    // an agent that never saved one: nothing to take, and no error
+    rmSync(snapshot);
+    okRun(await sb(['backup', '--agent-config', toml, '--out', join(dir, 'b2')]), 'backup without a snapshot');
+    assert.deepEqual((JSON.parse(readFileSync(join(dir, 'b2', 'manifest.json'), 'utf8')) as Manifest).files.map((f) => f.kind), ['agent']);
+  });
 });

@@ -36,6 +36,7 @@ async function take(it: SourceItem, dest: string, nowMs: number): Promise<{ serv
     case 'routing':
     case 'keys':
     case 'agent':
+    case 'agent-models':
     case 'fleet':
     case 'config':
       copyFileSync(it.file, dest);

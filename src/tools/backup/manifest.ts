@@ -17,6 +17,7 @@ export const FILE_KINDS = [
   'routing', // the router's routing file (--config)
   'keys', // the API keys file (--keys-file / keysFile)
   'agent', // an agent's TOML (--config-file)
+  'agent-models', // an agent's model snapshot (models registered through its API; may hold tokens)
   'fleet', // a fleet file (switchboard up / fleet)
   'config', // any other file a process reads (static services, an engine's config file, --file)
   'registry-snapshot', // the memory store's registry-snapshot.json
@@ -32,6 +33,7 @@ export const PART_OF: Record<FileKind, 'config' | 'registry' | 'usage'> = {
   routing: 'config',
   keys: 'config',
   agent: 'config',
+  'agent-models': 'config',
   fleet: 'config',
   config: 'config',
   'registry-snapshot': 'registry',

@@ -109,7 +109,7 @@ async function openBackup(path: string): Promise<{ dir: string; manifest: Manife
   }
 }
 
-const SECRET_KINDS = new Set<ManifestFile['kind']>(['keys', 'registry-snapshot', 'registry-export', 'usage-sqlite', 'usage-export', 'usage-spool']);
+const SECRET_KINDS = new Set<ManifestFile['kind']>(['keys', 'agent-models', 'registry-snapshot', 'registry-export', 'usage-sqlite', 'usage-export', 'usage-spool']);
 
 function tmpBeside(dest: string): string {
   return join(dirname(dest), `.${basename(dest)}.restore-${randomBytes(4).toString('hex')}.tmp`);

@@ -26,7 +26,7 @@ export interface BackupSources {
 }
 
 export type SourceItem =
-  | { kind: 'routing' | 'keys' | 'agent' | 'fleet' | 'config'; file: string; why: string }
+  | { kind: 'routing' | 'keys' | 'agent' | 'agent-models' | 'fleet' | 'config'; file: string; why: string }
   | { kind: 'registry-snapshot'; file: string; why: string }
   | { kind: 'registry-export'; url: string; why: string }
   | { kind: 'usage-sqlite'; file: string; why: string }
@@ -94,9 +94,16 @@ export function collectSources(opts: BackupSources): SourceItem[] {
   if (keysFile) addFile('keys', keysFile, opts.keysFile ? 'the keys file (--keys-file)' : 'keysFile in the routing file');
   for (const agent of opts.agentConfigs ?? []) {
     addFile('agent', agent, 'an agent config (--agent-config)');
-    const backend = obj(readConfigFile(resolve(agent)).backend);
-    const engineConfig = str(backend.config_file);
+    const file = readConfigFile(resolve(agent));
+    const engineConfig = str(obj(file.backend).config_file);
     if (engineConfig) addFile('config', engineConfig, `backend.config_file in ${agent}`);
+    // the models registered through its API, when it has saved any (paths as the agent reads them)
+    const babysitter = obj(file.babysitter);
+    const models = babysitter.persist_models === false ? undefined : resolve(str(babysitter.models_file) ?? join(str(babysitter.log_dir) ?? 'logs', 'models.json'));
+    if (models && existsSync(models) && !seenFiles.has(models)) {
+      seenFiles.add(models);
+      items.push({ kind: 'agent-models', file: models, why: `the model snapshot of ${agent}` });
+    }
   }
   for (const f of opts.files ?? []) addFile('config', f, 'a file (--file)');
 
@@ -146,6 +153,7 @@ export function backupPaths(items: readonly SourceItem[]): string[] {
       case 'config':
         return unique('config', basename(it.file));
       case 'agent':
+      case 'agent-models':
         return unique('config/agents', basename(it.file));
       case 'registry-snapshot':
         return unique('registry', SNAPSHOT_FILE);
