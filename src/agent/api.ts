@@ -14,7 +14,7 @@ import {
   sendText,
   type Clock,
 } from '../core/index.js';
-import { backendSchema, serviceTypeName, type AgentConfig, type BackendConfig } from './config.js';
+import { parseBackend, serviceTypeName, type AgentConfig, type BackendConfig } from './config.js';
 import type { EngineFleet, ModelGroup, Replica } from './engines.js';
 import type { AgentMetrics } from './metrics.js';
 import type { ModelObject } from './probe.js';
@@ -229,18 +229,14 @@ async function registerModel(c: AgentContext, x: Exchange): Promise<void> {
   const name = q('model_name');
   if (typeof name !== 'string' || name.length === 0) throw sbError('SB_ERR_MISSING_FIELD', 'model_name').withParam('model_name');
   if (b.backend === undefined) throw sbError('SB_ERR_MISSING_FIELD', 'backend').withParam('backend');
-  const parsed = backendSchema.safeParse(b.backend);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = ['backend', ...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys.join(', ')] : [])].join('.');
-    throw sbError('SB_ERR_INVALID_FIELD', field, issue.message).withParam(field);
-  }
+  const parsed = parseBackend(b.backend);
+  if ('field' in parsed) throw sbError('SB_ERR_INVALID_FIELD', parsed.field, parsed.message).withParam(parsed.field);
   const metadata = b.metadata ?? {};
   if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) throw sbError('SB_ERR_INVALID_FIELD', 'metadata', 'a JSON object').withParam('metadata');
   const workers = intParam(q('initial_workers'), 'initial_workers', 0, 64) ?? 1;
   const maxWorkers = intParam(q('max_workers'), 'max_workers', 0, 64) ?? Math.max(workers, 1);
   const sync = boolParam(q('synchronous'), 'synchronous') ?? false;
-  const g = await c.fleet.add({ name, backend: parsed.data, metadata: metadata as Record<string, unknown>, minWorkers: workers, maxWorkers, primary: false });
+  const g = await c.fleet.add({ name, backend: parsed.backend, metadata: metadata as Record<string, unknown>, minWorkers: workers, maxWorkers, primary: false });
   if (!sync) {
     sendJson(x.res, 202, { status: `Model "${name}" registered; ${workers} workers starting` });
     return;

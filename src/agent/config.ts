@@ -30,6 +30,7 @@ function duration(minMs: number) {
     });
 }
 
+const DEFAULT_LOG_DIR = 'logs';
 const args = z.array(z.string()).default([]);
 const workDir = z.string().min(1).optional();
 /** [backend.env]: merged over the inherited environment. Numbers and booleans become strings. */
@@ -62,6 +63,25 @@ export const backendSchema = z.discriminatedUnion('type', [
 ]);
 
 export type BackendConfig = DeepReadonly<z.output<typeof backendSchema>>;
+
+/** A [backend] table checked: the backend, or the first problem's field ("backend.type", "backend.gpus") and message. */
+export function parseBackend(v: unknown): { backend: z.output<typeof backendSchema> } | { field: string; message: string } {
+  const parsed = backendSchema.safeParse(v);
+  if (parsed.success) return { backend: parsed.data };
+  const issue = parsed.error.issues[0]!;
+  const field = ['backend', ...issue.path.map(String), ...(issue.code === 'unrecognized_keys' ? [issue.keys.join(', ')] : [])].join('.');
+  return { field, message: issue.message };
+}
+
+/**
+ * Where an agent saves the models registered through its API (undefined: it does not), from its
+ * [babysitter] keys as written: the agent itself and `switchboard backup` read it the same way.
+ */
+export function modelsFileOf(b: { models_file?: unknown; log_dir?: unknown; persist_models?: unknown }): string | undefined {
+  if (b.persist_models === false) return undefined;
+  if (typeof b.models_file === 'string' && b.models_file !== '') return b.models_file;
+  return join(typeof b.log_dir === 'string' && b.log_dir !== '' ? b.log_dir : DEFAULT_LOG_DIR, 'models.json');
+}
 export type BackendInput = z.input<typeof backendSchema>;
 
 const babysitterSchema = z
@@ -78,7 +98,7 @@ const babysitterSchema = z
     drain_timeout: seconds(30_000),
     stop_grace: seconds(10_000),
     lease_ttl: duration(1000).optional(),
-    log_dir: z.string().min(1).default('logs'),
+    log_dir: z.string().min(1).default(DEFAULT_LOG_DIR),
     log_max_bytes: z.number().int().min(1024).default(50 * 1024 * 1024),
     log_files: z.number().int().min(1).default(5),
     /** Models registered through the API are saved here and registered again at start. */
@@ -174,7 +194,7 @@ export const agentConfigSchema = agentFileSchema.transform((f) => ({
   logMaxBytes: f.babysitter.log_max_bytes,
   logFiles: f.babysitter.log_files,
   /** Where API-registered models are saved (undefined: not saved). */
-  modelsFile: f.babysitter.persist_models ? (f.babysitter.models_file ?? join(f.babysitter.log_dir, 'models.json')) : undefined,
+  modelsFile: modelsFileOf(f.babysitter),
   backend: f.backend,
   metadata: f.metadata,
 }));

@@ -14,7 +14,7 @@ import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import process from 'node:process';
 import { describeError, type Logger } from '../core/index.js';
-import { backendSchema } from './config.js';
+import { parseBackend } from './config.js';
 import type { GroupSpec } from './engines.js';
 
 const VERSION = 1;
@@ -31,25 +31,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function workers(v: unknown): number | undefined {
-  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 64 ? v : undefined;
-}
-
 /** One entry back to a model, or the reason it is refused. */
 function parseEntry(e: unknown): SavedModel | string {
   if (!isObject(e)) return 'not an object';
   if (typeof e.name !== 'string' || e.name === '') return 'no name';
-  const backend = backendSchema.safeParse(e.backend);
-  if (!backend.success) {
-    const issue = backend.error.issues[0]!;
-    return `backend.${issue.path.map(String).join('.')}: ${issue.message}`;
-  }
+  const parsed = parseBackend(e.backend);
+  if ('field' in parsed) return `${parsed.field}: ${parsed.message}`;
   const metadata = e.metadata ?? {};
   if (!isObject(metadata)) return 'metadata is not an object';
-  const minWorkers = workers(e.minWorkers);
-  const maxWorkers = workers(e.maxWorkers);
-  if (minWorkers === undefined || maxWorkers === undefined) return 'minWorkers and maxWorkers must be integers from 0 to 64';
-  return { name: e.name, backend: backend.data, metadata, minWorkers, maxWorkers };
+  // their range is the fleet's to check (as for the API): a bad one is logged as not registered
+  const { minWorkers, maxWorkers } = e;
+  if (typeof minWorkers !== 'number' || typeof maxWorkers !== 'number') return 'minWorkers and maxWorkers must be numbers';
+  return { name: e.name, backend: parsed.backend, metadata, minWorkers, maxWorkers };
 }
 
 export class ModelSnapshot {

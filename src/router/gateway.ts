@@ -24,11 +24,12 @@ export interface GatewayDeps {
   log: Logger;
 }
 
-/** A URL's path (the query cut off). */
+/** The routing file's usage retention in ms (undefined: rows are kept). */
 function retentionMs(config: RouterConfig): number | undefined {
   return config.usageRetentionDays === undefined ? undefined : config.usageRetentionDays * 86_400_000;
 }
 
+/** A URL's path (the query cut off). */
 function endpointPath(url: string): string {
   const q = url.indexOf('?');
   return q === -1 ? url : url.slice(0, q);

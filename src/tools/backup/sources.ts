@@ -5,6 +5,7 @@
 // files are resolved from the working directory, as the processes resolve them.
 import { existsSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { modelsFileOf } from '../../agent/config.js';
 import { readConfigFile, sbError } from '../../core/index.js';
 import { SPOOL_FILE, SQLITE_FILE } from '../../gateway/usage/index.js';
 import { SNAPSHOT_FILE } from '../../registry/store/snapshot.js';
@@ -61,7 +62,7 @@ function needDir(path: string, what: string): string {
 export function collectSources(opts: BackupSources): SourceItem[] {
   const items: SourceItem[] = [];
   const seenFiles = new Set<string>();
-  const addFile = (kind: 'routing' | 'keys' | 'agent' | 'fleet' | 'config', path: string, why: string): void => {
+  const addFile = (kind: 'routing' | 'keys' | 'agent' | 'agent-models' | 'fleet' | 'config', path: string, why: string): void => {
     const abs = needFile(path, why);
     if (seenFiles.has(abs)) return;
     seenFiles.add(abs);
@@ -97,13 +98,9 @@ export function collectSources(opts: BackupSources): SourceItem[] {
     const file = readConfigFile(resolve(agent));
     const engineConfig = str(obj(file.backend).config_file);
     if (engineConfig) addFile('config', engineConfig, `backend.config_file in ${agent}`);
-    // the models registered through its API, when it has saved any (paths as the agent reads them)
-    const babysitter = obj(file.babysitter);
-    const models = babysitter.persist_models === false ? undefined : resolve(str(babysitter.models_file) ?? join(str(babysitter.log_dir) ?? 'logs', 'models.json'));
-    if (models && existsSync(models) && !seenFiles.has(models)) {
-      seenFiles.add(models);
-      items.push({ kind: 'agent-models', file: models, why: `the model snapshot of ${agent}` });
-    }
+    // the models registered through its API, when it has saved any
+    const models = modelsFileOf(obj(file.babysitter));
+    if (models && existsSync(resolve(models))) addFile('agent-models', models, `the model snapshot of ${agent}`);
   }
   for (const f of opts.files ?? []) addFile('config', f, 'a file (--file)');
 
