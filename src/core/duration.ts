@@ -1,6 +1,9 @@
 // Durations in flags, query strings and config files: "250ms", "30s", "5m", "1h", or a bare
 // number in the unit the caller names (InfiniLM's flags are in seconds).
 
+/** A day in milliseconds (retention periods, `7d` in the usage CLI). */
+export const DAY_MS = 86_400_000;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 const PATTERN = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
 

@@ -88,11 +88,17 @@ export function bearerToken(req: IncomingMessage): string | undefined {
   return h.slice(7).trim();
 }
 
+/** The path of "/a/b?x=1": "/a/b". */
+export function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
 /** Splits "/a/b?x=1" into the path and its query parameters. */
 export function splitUrl(url: string | undefined): { path: string; query: URLSearchParams } {
   const raw = url ?? '/';
   const q = raw.indexOf('?');
-  return q < 0 ? { path: raw, query: new URLSearchParams() } : { path: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
+  return { path: pathOf(raw), query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)) };
 }
 
 // ---------------------------------------------------------------- route table

@@ -8,6 +8,7 @@
 import { Buffer } from 'node:buffer';
 import { STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { pathOf } from '../core/index.js';
 import { blockHas, headerList, isHopByHop, lowerBlock, nameIs } from './head.js';
 import { slabAlloc } from './slab.js';
 import { readAsStream, readShared } from './socket-reads.js';
@@ -454,8 +455,7 @@ class Conn {
     const method = line.slice(0, sp1);
     const url = line.slice(sp1 + 1, sp2);
     if (url.charCodeAt(0) !== 47 /* / */) return undefined;
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+    const path = pathOf(url);
     if (method === 'HEAD' || !this.front.options.claims(method, path)) return undefined;
     // one pass over the header lines: what decides the hand-off, and the lines to forward as they
     // came (every line but the ones dropped, taken as slices between them)

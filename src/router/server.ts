@@ -12,6 +12,7 @@ import {
   isSwitchboardError,
   listen,
   newRequestId,
+  pathOf,
   rawHeader,
   readBody,
   sendJson,
@@ -245,8 +246,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
 
   const handle = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q === -1 ? url : url.slice(0, q);
+    const path = pathOf(url);
     const method = req.method ?? 'GET';
     const route = routes.get(`${method === 'HEAD' ? 'GET' : method} ${path}`);
     if (route) {

@@ -2,12 +2,11 @@
 // read from the router's usage database (SQLite in its data directory, or PostgreSQL).
 import { createReadStream, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseDuration, sbError } from '../../core/index.js';
+import { DAY_MS, parseDuration, sbError } from '../../core/index.js';
 import { openUsageSink, REPORT_DIMENSIONS, SPOOL_FILE, type Percentiles, type ReportDimension, type UsageReportRow } from '../../gateway/usage/index.js';
 import type { CommandSpec } from '../command.js';
 import { boolFlag, listFlag, stringFlag } from '../flags.js';
 
-const DAY_MS = 86_400_000;
 /** Rows a --delete-before statement deletes: short transactions beside a router that writes. */
 const DELETE_BATCH = 5000;
 
