@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --single-threaded-gc
+#!/usr/bin/env -S node --single-threaded-gc --max-inlined-bytecode-size=2000 --max-inlined-bytecode-size-cumulative=8000 --max-inlined-bytecode-size-absolute=10000
 // Launcher: runs the compiled CLI. `npm install` builds dist/ through the `prepare` script. The
 // shebang's flags are core's NODE_FLAGS (why: src/core/process.ts); `node bin/switchboard.js`
 // runs without them.
