@@ -35,8 +35,12 @@ function has(cmd: string): boolean {
   return spawnSync('bash', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-function nginxConf(work: string, port: number, upstreamPort: number): string {
-  // bench-peers' nginx.sh settings, in one process (master_process off) so callgrind sees the worker
+/**
+ * bench-peers' nginx.sh settings, in one process (master_process off) so callgrind sees the worker;
+ * with `policies`, bench/nginx/policies-*.conf included: nginx doing what it can of the router's
+ * gateway policies (a key map, a per-key limit_req, a JSON access-log line a request).
+ */
+function nginxConf(work: string, port: number, upstreamPort: number, policies = false): string {
   mkdirSync(join(work, 'tmp'), { recursive: true });
   mkdirSync(join(work, 'logs'), { recursive: true });
   const t = join(work, 'tmp');
@@ -47,7 +51,7 @@ pid ${join(work, 'nginx.pid')};
 error_log stderr warn;
 events { worker_connections 8192; multi_accept on; }
 http {
-  access_log off;
+  ${policies ? `include ${join(packageRoot(), 'bench', 'nginx', 'policies-http.conf')};` : 'access_log off;'}
   client_body_temp_path ${t}/client_body; proxy_temp_path ${t}/proxy; fastcgi_temp_path ${t}/fastcgi;
   uwsgi_temp_path ${t}/uwsgi; scgi_temp_path ${t}/scgi;
   keepalive_requests 1000000; keepalive_timeout 75s; client_body_buffer_size 64k;
@@ -55,6 +59,7 @@ http {
   server {
     listen 127.0.0.1:${port} backlog=4096;
     location / {
+      ${policies ? `include ${join(packageRoot(), 'bench', 'nginx', 'policies-location.conf')};` : ''}
       proxy_pass http://llm_backend; proxy_http_version 1.1; proxy_set_header Connection "";
       proxy_buffering off; proxy_request_buffering off;
     }
@@ -82,15 +87,19 @@ function routerSystem(name: string, policies: string): System {
   };
 }
 
-const SYSTEMS: System[] = [
-  {
-    name: 'nginx',
+function nginxSystem(name: string, policies: boolean): System {
+  return {
+    name,
     command: (vg, port, up, work) => {
       const conf = join(work, 'nginx.conf');
-      writeFileSync(conf, nginxConf(work, port, up));
+      writeFileSync(conf, nginxConf(work, port, up, policies));
       return { cmd: `exec ${vg} nginx -p ${work} -c ${conf}`, env: process.env };
     },
-  },
+  };
+}
+
+const SYSTEMS: System[] = [
+  nginxSystem('nginx', false),
   {
     name: 'node pass-through (floor)',
     command: (vg, port, up) => ({
@@ -102,6 +111,7 @@ const SYSTEMS: System[] = [
   // BENCH_INSTR_LAYERS=1: each policy's share, turned on one after the other
   ...(process.env.BENCH_INSTR_LAYERS === '1' ? [routerSystem('router + keys', 'keys'), routerSystem('router + keys, limits', 'keys,limits')] : []),
   routerSystem('router + keys, limits, usage', '1'),
+  nginxSystem('nginx + key map, limit_req, access log', true),
 ];
 
 /** Whether nothing listens on 127.0.0.1:port (a leftover server would answer in place of the one started). */

@@ -3,7 +3,8 @@
 // run, JSON and SSE. The harness prints its full table; this module then prints the router's CPU
 // per request as a ratio to nginx's and to the naive Node proxy's, measured in that same run.
 // Env: BENCH_SECONDS (10), BENCH_CONNS ("32"), BENCH_SYSTEMS ("direct nginx portkey", the first run),
-// BENCH_REPEAT (3: router-and-nginx runs), BENCH_POLICIES=0 and BENCH_NAIVE=0 (skip those runs).
+// BENCH_REPEAT (3: router-and-nginx runs), BENCH_POLICIES=0, BENCH_NGINX_POLICIES=0 and BENCH_NAIVE=0
+// (skip those runs).
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -97,8 +98,16 @@ export async function run(): Promise<void> {
   // the same with every gateway policy on (keys, rate limits, usage records), against its own
   // nginx: the figures with and without them (BENCH_POLICIES=0 skips it)
   const policyRuns: Row[][] = [];
+  // and nginx doing what it can of the same policies (a key map, a per-key limit_req, a JSON
+  // access-log line a request: bench/nginx-policies-peer.sh), against its own plain nginx: what
+  // that kind of work costs nginx (BENCH_NGINX_POLICIES=0 skips it)
+  const nginxPolicyRuns: Row[][] = [];
   if (process.env.BENCH_POLICIES !== '0') {
     for (let i = 0; i < repeat; i++) policyRuns.push(await harness(dir, seconds, conns, { ...env, SYSTEMS: 'nginx', EXTRA_CMD: `ROUTER_POLICIES=1 ${router}`, EXTRA_NAME: 'router-policies' }));
+    if (process.env.BENCH_NGINX_POLICIES !== '0') {
+      const nginxPolicies = `exec bash ${join(packageRoot(), 'bench', 'nginx-policies-peer.sh')}`;
+      for (let i = 0; i < repeat; i++) nginxPolicyRuns.push(await harness(dir, seconds, conns, { ...env, SYSTEMS: 'nginx', EXTRA_CMD: nginxPolicies, EXTRA_NAME: 'nginx-policies' }));
+    }
   }
   // the harness takes one extra proxy per run: the naive node:http proxy gets a run of its own
   // with its own nginx, so its ratio is still measured side by side (BENCH_NAIVE=0 skips it)
@@ -122,8 +131,23 @@ export async function run(): Promise<void> {
     lines.push('', `With keys, rate limits and usage records on (${policyRuns.length} run(s), each against its own nginx):`, '');
     lines.push('| mode | conns | router+policies us/req | nginx us/req | ratio | median | p50 / p99 ms |');
     lines.push('|---|---:|---:|---:|---:|---:|---|');
-    for (const p of pairs(policyRuns, 'router-policies')) {
+    const withPolicies = pairs(policyRuns, 'router-policies');
+    for (const p of withPolicies) {
       lines.push(`| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${p.last.p50} / ${p.last.p99} |`);
+    }
+    if (nginxPolicyRuns.length > 0) {
+      lines.push(
+        '',
+        `nginx with what it can do of the same policies (API keys as a header map, a per-key limit_req, a buffered JSON access-log line a request; no per-model or token limits, no token counts: bench/nginx-policies-peer.sh), ${nginxPolicyRuns.length} run(s), each against its own plain nginx; the last column is the router-with-policies median over this one, both medians taken against plain nginx:`,
+        '',
+      );
+      lines.push('| mode | conns | nginx+policies us/req | nginx us/req | ratio | median | router+policies / nginx+policies |');
+      lines.push('|---|---:|---:|---:|---:|---:|---:|');
+      for (const p of pairs(nginxPolicyRuns, 'nginx-policies')) {
+        const r = withPolicies.find((x) => x.mode === p.mode && x.conns === p.conns);
+        const over = r ? `${(median(r.ratios) / median(p.ratios)).toFixed(2)}x` : '-';
+        lines.push(`| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${over} |`);
+      }
     }
   }
   process.stdout.write(`${lines.join('\n')}\n`);
