@@ -106,7 +106,9 @@ describe('supervisor (real child processes)', () => {
 
   it('restarts an engine that never becomes ready within ready_timeout', async (t) => {
     const engine = fakeEngine(t);
-    const { sup, seen } = await supervise(t, engine, { NEVER_READY: '1' }, { readyTimeoutMs: 400, policy: { maxRestarts: 1, restartDelayMs: 10, maxRestartDelayMs: 10, stableAfterMs: 1000 } });
+    // long enough for a child node to boot and record its start on a loaded CI machine (at 400 ms
+    // the first child was once stopped before it had written its pid, and one start was counted)
+    const { sup, seen } = await supervise(t, engine, { NEVER_READY: '1' }, { readyTimeoutMs: 1500, policy: { maxRestarts: 1, restartDelayMs: 10, maxRestartDelayMs: 10, stableAfterMs: 1000 } });
     await eventually(() => sup.state === 'failed', 15_000);
     assert.equal(engine.starts().length, 2);
     assert.equal(seen.ready, 0);
