@@ -129,11 +129,16 @@ export async function run(): Promise<void> {
   }
   if (policyRuns.length > 0) {
     lines.push('', `With keys, rate limits and usage records on (${policyRuns.length} run(s), each against its own nginx):`, '');
-    lines.push('| mode | conns | router+policies us/req | nginx us/req | ratio | median | p50 / p99 ms |');
-    lines.push('|---|---:|---:|---:|---:|---:|---|');
+    // the last column: what the policies add, as the median with them over the median without
+    // (both against each run's own nginx)
+    lines.push('| mode | conns | router+policies us/req | nginx us/req | ratio | median | p50 / p99 ms | over the router alone |');
+    lines.push('|---|---:|---:|---:|---:|---:|---|---:|');
+    const alone = pairs(runs, 'router');
     const withPolicies = pairs(policyRuns, 'router-policies');
     for (const p of withPolicies) {
-      lines.push(`| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${p.last.p50} / ${p.last.p99} |`);
+      const a = alone.find((x) => x.mode === p.mode && x.conns === p.conns);
+      const over = a ? `${(median(p.ratios) / median(a.ratios)).toFixed(2)}x` : '-';
+      lines.push(`| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${p.last.p50} / ${p.last.p99} | ${over} |`);
     }
     if (nginxPolicyRuns.length > 0) {
       lines.push(
