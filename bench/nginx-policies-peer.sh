@@ -1,57 +1,27 @@
 #!/usr/bin/env bash
-# nginx doing what it can of the router's gateway policies, as bench-peers' EXTRA_CMD (env PORT,
-# UPSTREAM_URL, WORK_DIR from run.sh): bench-peers' own nginx settings (peers/nginx.sh) with
-# bench/nginx/policies-http.conf and policies-location.conf included (a key map, a per-key
-# limit_req, a JSON access-log line a request). What it shows is what that kind of work costs
-# nginx, beside the router's figures with its policies (bench/router.ts).
+# nginx doing what it can of the router's gateway policies, as bench-peers' EXTRA_CMD (run from
+# the harness folder, env PORT, UPSTREAM_URL, WORK_DIR): the harness's own peers/nginx.sh, whose
+# config gets bench/nginx/policies-http.conf in place of its `access_log off;` and
+# policies-location.conf at the top of `location /` (a key map, a per-key limit_req, a JSON
+# access-log line a request) before nginx starts. Nothing else differs from the plain nginx
+# measured beside it. What it shows is what that kind of work costs nginx (bench/router.ts).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-: "${PORT:?PORT is required}" "${UPSTREAM_URL:?UPSTREAM_URL is required}"
-WORK_DIR="${WORK_DIR:-$(mktemp -d -t bench-nginx-policies.XXXXXX)}"
-mkdir -p "$WORK_DIR"/{logs,tmp}
-chmod 755 "$WORK_DIR" "$WORK_DIR/tmp"   # the worker runs as nobody
-up_hostport="${UPSTREAM_URL#http://}"; up_hostport="${up_hostport%%/*}"
-cat > "$WORK_DIR/nginx.conf" <<CONF
-daemon off;
-master_process on;
-worker_processes ${NGINX_WORKERS:-1};
-pid $WORK_DIR/nginx.pid;
-error_log stderr warn;
-events {
-  worker_connections 8192;
-  multi_accept on;
-}
-http {
-  client_body_temp_path $WORK_DIR/tmp/client_body;
-  proxy_temp_path       $WORK_DIR/tmp/proxy;
-  fastcgi_temp_path     $WORK_DIR/tmp/fastcgi;
-  uwsgi_temp_path       $WORK_DIR/tmp/uwsgi;
-  scgi_temp_path        $WORK_DIR/tmp/scgi;
-  keepalive_requests 1000000;
-  keepalive_timeout 75s;
-  client_body_buffer_size 64k;
-  include $here/nginx/policies-http.conf;
-  upstream llm_backend {
-    server $up_hostport;
-    keepalive 256;
-    keepalive_requests 1000000;
-    keepalive_timeout 60s;
-  }
-  server {
-    listen 127.0.0.1:$PORT backlog=4096;
-    location / {
-      include $here/nginx/policies-location.conf;
-      proxy_pass http://llm_backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_buffering off;
-      proxy_request_buffering on;
-      proxy_cache off;
-      proxy_read_timeout 300s;
-      proxy_send_timeout 300s;
-    }
-  }
-}
-CONF
-exec nginx -p "$WORK_DIR" -e stderr -c "$WORK_DIR/nginx.conf"
+: "${WORK_DIR:?WORK_DIR is required}"
+nginx_bin="$(command -v nginx)"
+mkdir -p "$WORK_DIR/bin"
+# peers/nginx.sh ends with `exec nginx ... -c <conf>`: this nginx edits that config, then execs the
+# real one (the PID the harness holds stays nginx's)
+cat > "$WORK_DIR/bin/nginx" <<SH
+#!/usr/bin/env bash
+set -euo pipefail
+conf=""
+prev=""
+for a in "\$@"; do [ "\$prev" = -c ] && conf="\$a"; prev="\$a"; done
+grep -q 'access_log off;' "\$conf" && grep -q 'location / {' "\$conf" || { echo "nginx-policies-peer: unexpected config \$conf" >&2; exit 1; }
+sed -i -e 's|access_log off;|include $here/nginx/policies-http.conf;|' \\
+  -e 's|location / {|location / {\n      include $here/nginx/policies-location.conf;|' "\$conf"
+exec "$nginx_bin" "\$@"
+SH
+chmod +x "$WORK_DIR/bin/nginx"
+PATH="$WORK_DIR/bin:$PATH" exec bash "${BENCH_PEERS_DIR:-$PWD}/peers/nginx.sh"

@@ -131,14 +131,15 @@ export function buildAgent(config: AgentConfig, opts: AgentOptions = {}): Agent 
 
   /** Registers the models the snapshot saved (after the configured engine); one that fails is logged and left out. */
   const restoreModels = async (): Promise<void> => {
+    if (!snapshot) return;
     const back = new Set<string>();
-    for (const m of snapshot?.load() ?? []) {
+    for (const m of snapshot.load()) {
       try {
         await fleet.add({ ...m, primary: false });
         back.add(m.name);
-        log.info({ model: m.name, workers: m.minWorkers, file: snapshot!.path }, 'model registered again from the model snapshot');
+        log.info({ model: m.name, workers: m.minWorkers, file: snapshot.path }, 'model registered again from the model snapshot');
       } catch (err) {
-        log.error({ model: m.name, err: describeError(err), file: snapshot!.path }, 'model from the model snapshot not registered');
+        log.error({ model: m.name, err: describeError(err), file: snapshot.path }, 'model from the model snapshot not registered');
       }
     }
     restored = true;

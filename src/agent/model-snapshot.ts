@@ -4,16 +4,13 @@
 // start it registers them again after the config file's engine. The config file's engine is never
 // in the file: the config stays its source.
 //
-// Writes are whole-file and atomic (a temporary file renamed over the old one), one at a time in
-// order, mode 600 (a backend's `env` may hold tokens). A file that cannot be read or is not a
-// snapshot is moved aside (`<file>.bad-<time>`) and logged, and the agent starts with its
-// configured engine only; an entry that is no longer valid (e.g. a field this version refuses) is
-// logged and skipped, the others are registered.
+// Writes are whole-file and atomic (core's replaceFile), one at a time in order, mode 600 (a
+// backend's `env` may hold tokens). A file that cannot be read or is not a snapshot is moved aside
+// (`<file>.bad-<time>`) and logged, and the agent starts with its configured engine only; an entry
+// that is no longer valid (e.g. a field this version refuses) is logged and skipped, the others
+// are registered.
 import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import process from 'node:process';
-import { describeError, type Logger } from '../core/index.js';
+import { describeError, replaceFile, type Logger } from '../core/index.js';
 import { parseBackend } from './config.js';
 import type { GroupSpec } from './engines.js';
 
@@ -88,11 +85,8 @@ export class ModelSnapshot {
   save(models: readonly SavedModel[]): Promise<void> {
     const body = `${JSON.stringify({ version: VERSION, models: models.map((m) => ({ name: m.name, backend: m.backend, metadata: m.metadata, minWorkers: m.minWorkers, maxWorkers: m.maxWorkers })) }, null, 2)}\n`;
     this.#writes = this.#writes.then(async () => {
-      const tmp = `${this.path}.tmp-${process.pid}`;
       try {
-        await mkdir(dirname(this.path), { recursive: true });
-        await writeFile(tmp, body, { mode: 0o600 });
-        await rename(tmp, this.path);
+        await replaceFile(this.path, body, 0o600);
       } catch (err) {
         this.#log.error({ file: this.path, err: describeError(err) }, 'model snapshot not saved: models registered through the API will not come back after a restart');
       }

@@ -98,7 +98,7 @@ export function pathOf(url: string): string {
 export function splitUrl(url: string | undefined): { path: string; query: URLSearchParams } {
   const raw = url ?? '/';
   const q = raw.indexOf('?');
-  return { path: pathOf(raw), query: new URLSearchParams(q === -1 ? '' : raw.slice(q + 1)) };
+  return q === -1 ? { path: raw, query: new URLSearchParams() } : { path: raw.slice(0, q), query: new URLSearchParams(raw.slice(q + 1)) };
 }
 
 // ---------------------------------------------------------------- route table

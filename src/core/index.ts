@@ -10,6 +10,7 @@ export * from './logger.js';
 export * from './metrics.js';
 export * from './paths.js';
 export * from './process.js';
+export * from './replace-file.js';
 export * from './random.js';
 export * from './request-id.js';
 export * from './sse.js';

@@ -1,11 +1,8 @@
-// The memory store's snapshot file. Written atomically (temp file in the same folder, fsync,
-// rename) so a crash mid-write leaves the previous snapshot, never half of one.
-import process from 'node:process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
+// The memory store's snapshot file. Written atomically (core's replaceFile: temp file in the same
+// folder, fsync, rename) so a crash mid-write leaves the previous snapshot, never half of one.
+import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../../core/index.js';
+import { replaceFile, type Logger } from '../../core/index.js';
 import type { HealthStatus, StoredService } from '../record.js';
 
 export const SNAPSHOT_FILE = 'registry-snapshot.json';
@@ -17,23 +14,8 @@ export interface Snapshot {
 }
 
 export async function writeSnapshot(dataDir: string, snap: Snapshot): Promise<void> {
-  mkdirSync(dataDir, { recursive: true });
-  const file = join(dataDir, SNAPSHOT_FILE);
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   const text = JSON.stringify({ version: VERSION, savedAt: new Date().toISOString(), index: snap.index, services: snap.services });
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw err;
-  }
+  await replaceFile(join(dataDir, SNAPSHOT_FILE), text);
 }
 
 const HEALTH: readonly HealthStatus[] = ['unknown', 'healthy', 'unhealthy'];
