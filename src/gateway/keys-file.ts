@@ -1,14 +1,12 @@
 // The API keys file (the MAAS router's `auth.yaml`, extended): one entry per key, stored as the
 // SHA-256 of the key so that a leaked file leaks no key. Read by the router (and re-read on
 // change), written only by `switchboard keys`, which edits the YAML document in place (comments
-// kept), writes a temporary file with mode 0600 and renames it over the old one.
-import process from 'node:process';
+// kept) and replaces the file atomically with mode 0600 (core's replaceFileSync).
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
+import { closeSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { z } from 'zod';
-import { closestKey, describeError, sbError, sbErrorFrom } from '../core/index.js';
+import { closestKey, describeError, replaceFileSync, sbError, sbErrorFrom } from '../core/index.js';
 
 /** Every key Switchboard issues starts with this, so a leaked one is recognisable (secret scanners). */
 export const KEY_PREFIX = 'sk-sb-';
@@ -131,20 +129,11 @@ const HEADER = [
   ' docs/configuration.md ("API keys and rate limits"). Keys are stored as SHA-256 hashes only.',
 ].join('\n');
 
-/** Writes text to path atomically (temp file beside it, fsync, rename) with mode 0600. */
-export function writeFileAtomic0600(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  let fd: number | undefined;
+/** Writes the keys file atomically (core's replaceFileSync) with mode 0600. */
+function writeKeysFile(path: string, text: string): void {
   try {
-    fd = openSync(tmp, 'wx', 0o600);
-    writeSync(fd, text);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
+    replaceFileSync(path, text, 0o600);
   } catch (err) {
-    if (fd !== undefined) closeSync(fd);
-    rmSync(tmp, { force: true });
     throw sbErrorFrom(err, 'SB_ERR_KEYS_FILE', path, `cannot write: ${describeError(err)}`);
   }
 }
@@ -234,7 +223,7 @@ export async function createKeyInFile(file: string, input: NewKeyInput): Promise
     if (isSeq(seq)) seq.flow = false;
     const text = doc.toString();
     const entry = parseKeysFile(parseDocument(text).toJS(), file).keys.find((k) => k.name === input.name)!;
-    writeFileAtomic0600(file, text);
+    writeKeysFile(file, text);
     return { key, entry };
   });
 }
@@ -250,7 +239,7 @@ export async function revokeKeyInFile(file: string, name: string, nowIso: string
     if (current.keys[i]!.revoked) return { alreadyRevoked: true };
     doc.setIn(['keys', i, 'revoked'], true);
     doc.setIn(['keys', i, 'revoked_at'], nowIso);
-    writeFileAtomic0600(file, doc.toString());
+    writeKeysFile(file, doc.toString());
     return { alreadyRevoked: false };
   });
 }

@@ -1,21 +1,16 @@
-// Writes a generated file all at once: to a temporary file beside the target, then rename(2),
-// which replaces the target atomically on POSIX. A reader (an engine starting, `nginx -s
-// reload`) sees the old file or the new one, never half of one, and a failed run leaves the
-// old file alone.
-import process from 'node:process';
+// Writes a generated file all at once (core's replaceFileSync: temporary file beside the target,
+// fsync, rename(2)). A reader (an engine starting, `nginx -s reload`) sees the old file or the
+// new one, never half of one, and a failed run leaves the old file alone. The new file's mode is
+// left to the umask, as for any file a command writes.
 import { randomBytes } from 'node:crypto';
-import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join } from 'node:path';
-import { describeError, sbErrorFrom } from '../core/index.js';
+import { join } from 'node:path';
+import { describeError, replaceFileSync, sbErrorFrom } from '../core/index.js';
 
 export function writeFileAtomic(path: string, text: string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
-    writeFileSync(tmp, text, { flag: 'wx' });
-    renameSync(tmp, path);
+    replaceFileSync(path, text, 0o666);
   } catch (err) {
-    rmSync(tmp, { force: true });
     throw sbErrorFrom(err, 'SB_ERR_OUTPUT_WRITE', path, describeError(err));
   }
 }
