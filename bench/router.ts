@@ -52,6 +52,16 @@ function median(xs: number[]): number {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** The pair in `list` for the same mode and connection count as `p`. */
+function sameCase(list: Pair[], p: Pair): Pair | undefined {
+  return list.find((x) => x.mode === p.mode && x.conns === p.conns);
+}
+
+/** a's median ratio to its nginx over b's ("-" when either is missing). */
+function medianOver(a: Pair | undefined, b: Pair | undefined): string {
+  return a && b ? `${(median(a.ratios) / median(b.ratios)).toFixed(2)}x` : '-';
+}
+
 /** One run of the harness; its results.tsv rows. */
 async function harness(dir: string, seconds: string, conns: string, env: NodeJS.ProcessEnv): Promise<Row[]> {
   const out = await sh('bash', ['./run.sh', seconds, conns], dir, env);
@@ -60,9 +70,19 @@ async function harness(dir: string, seconds: string, conns: string, env: NodeJS.
   return readRows(m[1]!);
 }
 
+/** One system's CPU per request beside its nginx's over the runs, for one mode and connection count. */
+interface Pair {
+  mode: string;
+  conns: string;
+  ratios: number[];
+  us: number[];
+  nginx: number[];
+  last: Row;
+}
+
 /** Each run's `system` CPU per request over its nginx's, per mode and connection count. */
-function pairs(runs: Row[][], system: string): { mode: string; conns: string; ratios: number[]; us: number[]; nginx: number[]; last: Row }[] {
-  const out: { mode: string; conns: string; ratios: number[]; us: number[]; nginx: number[]; last: Row }[] = [];
+function pairs(runs: Row[][], system: string): Pair[] {
+  const out: Pair[] = [];
   for (const rows of runs) {
     for (const r of rows.filter((x) => x.system === system)) {
       const ng = rows.find((x) => x.system === 'nginx' && x.mode === r.mode && x.conns === r.conns);
@@ -114,17 +134,20 @@ export async function run(): Promise<void> {
   const naive = process.env.BENCH_NAIVE !== '0' ? await harness(dir, seconds, conns, { ...process.env, SYSTEMS: 'direct nginx', EXTRA_CMD: 'exec node examples/node-http-proxy.mjs', EXTRA_NAME: 'node-http-proxy' }) : [];
 
   const fmt = (xs: number[], digits: number, unit = ''): string => xs.map((x) => `${x.toFixed(digits)}${unit}`).join(' / ');
+  // the four columns every table has: this system's us/req, its nginx's, each ratio, their median
+  const cpu = (p: Pair): string => `${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x**`;
   const first = runs[0]!;
+  const alone = pairs(runs, 'router');
   const lines = ['', `Router CPU per request against nginx, measured side by side in ${runs.length} run(s) (target: within 1.5x); every run's figures, then the median ratio:`, ''];
   lines.push('| mode | conns | router us/req | nginx us/req | router / nginx | median | router req/s x direct | naive node proxy / its nginx | router p50 / p99 ms | router peak RSS MB |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|---:|---|---:|');
-  for (const p of pairs(runs, 'router')) {
+  for (const p of alone) {
     const direct = first.find((x) => x.system === 'direct' && x.mode === p.mode && x.conns === p.conns);
     const r0 = first.find((x) => x.system === 'router' && x.mode === p.mode && x.conns === p.conns);
     const nv = naive.find((x) => x.system === 'node-http-proxy' && x.mode === p.mode && x.conns === p.conns);
     const nvNg = naive.find((x) => x.system === 'nginx' && x.mode === p.mode && x.conns === p.conns);
     lines.push(
-      `| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${direct && r0 ? (r0.rps / direct.rps).toFixed(2) : '-'} | ${nv && nvNg ? (nv.cpuUs / nvNg.cpuUs).toFixed(2) + 'x' : '-'} | ${p.last.p50} / ${p.last.p99} | ${p.last.rss} |`,
+      `| ${p.mode} | ${p.conns} | ${cpu(p)} | ${direct && r0 ? (r0.rps / direct.rps).toFixed(2) : '-'} | ${nv && nvNg ? (nv.cpuUs / nvNg.cpuUs).toFixed(2) + 'x' : '-'} | ${p.last.p50} / ${p.last.p99} | ${p.last.rss} |`,
     );
   }
   if (policyRuns.length > 0) {
@@ -133,12 +156,9 @@ export async function run(): Promise<void> {
     // (both against each run's own nginx)
     lines.push('| mode | conns | router+policies us/req | nginx us/req | ratio | median | p50 / p99 ms | over the router alone |');
     lines.push('|---|---:|---:|---:|---:|---:|---|---:|');
-    const alone = pairs(runs, 'router');
     const withPolicies = pairs(policyRuns, 'router-policies');
     for (const p of withPolicies) {
-      const a = alone.find((x) => x.mode === p.mode && x.conns === p.conns);
-      const over = a ? `${(median(p.ratios) / median(a.ratios)).toFixed(2)}x` : '-';
-      lines.push(`| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${p.last.p50} / ${p.last.p99} | ${over} |`);
+      lines.push(`| ${p.mode} | ${p.conns} | ${cpu(p)} | ${p.last.p50} / ${p.last.p99} | ${medianOver(p, sameCase(alone, p))} |`);
     }
     if (nginxPolicyRuns.length > 0) {
       lines.push(
@@ -149,9 +169,7 @@ export async function run(): Promise<void> {
       lines.push('| mode | conns | nginx+policies us/req | nginx us/req | ratio | median | router+policies / nginx+policies |');
       lines.push('|---|---:|---:|---:|---:|---:|---:|');
       for (const p of pairs(nginxPolicyRuns, 'nginx-policies')) {
-        const r = withPolicies.find((x) => x.mode === p.mode && x.conns === p.conns);
-        const over = r ? `${(median(r.ratios) / median(p.ratios)).toFixed(2)}x` : '-';
-        lines.push(`| ${p.mode} | ${p.conns} | ${fmt(p.us, 1)} | ${fmt(p.nginx, 1)} | ${fmt(p.ratios, 2, 'x')} | **${median(p.ratios).toFixed(2)}x** | ${over} |`);
+        lines.push(`| ${p.mode} | ${p.conns} | ${cpu(p)} | ${medianOver(sameCase(withPolicies, p), p)} |`);
       }
     }
   }

@@ -57,6 +57,8 @@ export interface Exchange {
   readonly method: string;
   /** Path and query as the client sent them (forwarded unchanged, after the backend's base path). */
   readonly url: string;
+  /** The url's path (no query), as the front or node's handler cut it once for routing. */
+  readonly path: string;
   /** The request body forwarded (rewritten when an alias maps the model). */
   body: Buffer;
   readonly info: RequestInfo;

@@ -3,7 +3,7 @@
 // ends), and one usage record per request written off the request path. Everything here comes
 // from the routing file and follows it on reload; a bad reload is refused and the old policy stays.
 import { Buffer } from 'node:buffer';
-import { asSwitchboardError, DAY_MS, pathOf, rawHeader, type Clock, type Logger, type Random } from '../core/index.js';
+import { asSwitchboardError, DAY_MS, rawHeader, type Clock, type Logger, type Random } from '../core/index.js';
 import { estimateTokens, KeysWatcher, type KeyHeaders, NO_RATE_LIMITS, RATE_LIMIT_HEADER_PREFIX, parseRateLimits, RateLimiter, createRateLimitStore, type Admission, type RateLimitsConfig, type RateLimitStore } from '../gateway/index.js';
 import { createUsageRecorder, registerUsageMetrics, type UsageRecorder } from '../gateway/usage/index.js';
 import { Aliases } from './aliases.js';
@@ -172,7 +172,7 @@ export class Gateway {
       completionTokens: e.completionTokens,
       ttftMs: e.ttftMs === undefined ? null : Math.round(e.ttftMs),
       durationMs: Math.round(this.deps.clock.monotonic() - e.startMono),
-      endpoint: pathOf(e.url),
+      endpoint: e.path,
     });
   };
 

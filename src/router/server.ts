@@ -216,6 +216,7 @@ export async function buildRouter(initial: RouterConfig, opts: RouterOptions = {
       startMs: clock.now(),
       method,
       url,
+      path,
       body,
       info,
       model: info.model,
